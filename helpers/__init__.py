@@ -1,0 +1,1 @@
+"""Thin helpers behind the CBV fine-tuning report series (see README.md)."""
