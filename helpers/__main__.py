@@ -12,9 +12,25 @@ def _download(args) -> None:
     download_corpora(args.corpora or None, data_root=args.data_dir, base_url=args.base_url)
 
 
+def _report(args) -> None:
+    from helpers.report import run_report
+    run_report(args.profile, args.experiments, data_dir=args.data_dir,
+               reports_dir=args.reports_dir, figures_dir=args.figures_dir,
+               analysis=not args.no_analysis)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("report", help="run the notebook series into HTML reports")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default) or full")
+    p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
+    p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
+    p.add_argument("--reports-dir", help="where reports and results go (default: reports/)")
+    p.add_argument("--figures-dir", help="where figures go (default: figures/)")
+    p.add_argument("--no-analysis", action="store_true", help="skip notebook 04")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("download", help="fetch every corpus from its public home into the data root")
     p.add_argument("--corpora", nargs="*", help="corpus names (default: all)")

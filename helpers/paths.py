@@ -13,6 +13,7 @@ SOURCES_FILE = ROOT / "data" / "sources.toml"
 EXPERIMENTS_FILE = ROOT / "experiments.yaml"
 DATA_ENV = "CBV_DATA_DIR"
 REPORTS_ENV = "CBV_REPORTS_DIR"
+FIGURES_ENV = "CBV_FIGURES_DIR"
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -31,3 +32,12 @@ def reports_root(explicit: str | os.PathLike | None = None) -> Path:
     if os.environ.get(REPORTS_ENV):
         return Path(os.environ[REPORTS_ENV]).expanduser().resolve()
     return REPORTS
+
+
+def figures_root(explicit: str | os.PathLike | None = None) -> Path:
+    """Resolve where figures go: argument, else $CBV_FIGURES_DIR, else figures/."""
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    if os.environ.get(FIGURES_ENV):
+        return Path(os.environ[FIGURES_ENV]).expanduser().resolve()
+    return FIGURES

@@ -86,16 +86,18 @@ class Store:
     def is_done(self, config: dict) -> bool:
         return (self.run_dir(config) / DONE).exists()
 
-    def save(self, config: dict, metrics: pd.DataFrame, predictions: pd.DataFrame | None = None,
-             history: pd.DataFrame | None = None, extra: dict | None = None) -> Path:
-        """Store a finished run; ``metrics`` has columns split, metric, value[, ci_low, ci_high]."""
+    def save(self, config: dict, metrics: pd.DataFrame, tables: dict[str, pd.DataFrame] = None,
+             extra: dict | None = None) -> Path:
+        """Store a finished run; ``metrics`` has columns split, metric, value[, ci_low, ci_high].
+
+        ``tables`` are further per-run tables (predictions, history, coefficients ...).
+        """
         folder = self.run_dir(config)
         write_json(folder / "config.json", config)
         write_table(folder / "metrics.parquet", tidy(config, metrics))
-        if predictions is not None:
-            write_table(folder / "predictions.parquet", predictions)
-        if history is not None and len(history):
-            write_table(folder / "history.parquet", history)
+        for name, frame in (tables or {}).items():
+            if frame is not None and len(frame):
+                write_table(folder / f"{name}.parquet", frame)
         if extra:
             write_json(folder / "extra.json", extra)
         write_json(folder / DONE, {"key": run_key(config)})

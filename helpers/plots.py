@@ -1,0 +1,140 @@
+"""Figures that read on their own: each takes a tidy DataFrame and returns a Figure.
+
+``save`` is the one function that writes figures (PNG under figures/<experiment>/).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from helpers.paths import figures_root
+
+METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def _label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def degradation(curve: pd.DataFrame, metrics=("accuracy", "macro_f1")) -> plt.Figure:
+    """Source model under shift: exact expected curve and sampled mixtures with 95% CIs."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    title = f"{curve['experiment'].iat[0]}: source model (trained on A) as delta grows"
+    for ax, metric in zip(axes[0], metrics):
+        exp = curve[(curve["estimate"] == "expected") & (curve["metric"] == metric)]
+        smp = curve[(curve["estimate"] == "sampled") & (curve["metric"] == metric)]
+        for seed, g in exp.groupby("seed"):
+            ax.plot(g["delta"], g["value"], "-", color="C0", label=f"expected (seed {seed})")
+        for seed, g in smp.groupby("seed"):
+            ax.errorbar(g["delta"], g["value"], yerr=[g["value"] - g["ci_low"],
+                                                      g["ci_high"] - g["value"]],
+                        fmt="o", color="C1", capsize=3, label=f"sampled mixture, 95% CI")
+        ax.set(xlabel="delta (share of corpus B in the test mixture)",
+               ylabel=f"test {_label(metric)}", xlim=(-0.03, 1.03))
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def methods(summary: pd.DataFrame, title: str, order=None) -> plt.Figure:
+    """Mean test metric per method and delta, with 95% intervals (from ``analysis.summarise``)."""
+    metric = summary["metric"].iat[0]
+    order = [m for m in (order or summary["method"].unique()) if m in set(summary["method"])]
+    deltas = sorted(summary["delta"].unique())
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(order) * len(deltas) ** 0.5 + 3), 4.2))
+    width = 0.8 / len(deltas)
+    for j, d in enumerate(deltas):
+        g = summary[summary["delta"] == d].set_index("method").reindex(order)
+        x = np.arange(len(order)) + (j - (len(deltas) - 1) / 2) * width
+        ax.bar(x, g["mean"], width, label=f"delta = {d:g}", color=f"C{j}", alpha=0.85)
+        ax.errorbar(x, g["mean"], yerr=[g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]],
+                    fmt="none", ecolor="black", capsize=3, lw=1)
+    ax.set_xticks(np.arange(len(order)), order, rotation=30, ha="right")
+    low = np.nanmin(summary["ci_low"].to_numpy())
+    ax.set_ylim(max(0.0, low - 0.05), min(1.0, np.nanmax(summary["ci_high"].to_numpy()) + 0.03))
+    ax.set(ylabel=f"test {_label(metric)} on the delta-mixture", title=title)
+    ax.legend(title="shift", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def coefficient_trajectories(history: pd.DataFrame, title: str) -> plt.Figure:
+    """Coefficient alpha of each layer group over training steps, one panel per method/delta."""
+    alphas = history[history["metric"].str.startswith("alpha/")].copy()
+    alphas["group"] = alphas["metric"].str.removeprefix("alpha/")
+    panels = alphas.groupby(["method", "delta"])
+    fig, axes = plt.subplots(1, max(1, panels.ngroups), figsize=(4.5 * max(1, panels.ngroups), 3.8),
+                             squeeze=False, sharey=True)
+    for ax, ((method, delta), g) in zip(axes[0], panels):
+        sns.lineplot(g, x="step", y="value", hue="group", ax=ax, legend=ax is axes[0][0])
+        ax.set(title=f"{method}, delta = {delta:g}", xlabel="optimiser step",
+               ylabel="alpha (share of the fine-tuned copy)", ylim=(-0.02, 1.02))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def coefficient_heatmap(coefficients: pd.DataFrame, title: str) -> plt.Figure:
+    """Final alpha per layer group (rows) and run (columns: experiment, method, delta)."""
+    frame = coefficients.copy()
+    frame["run"] = (frame["experiment"] + " | " + frame["method"] + " | d="
+                    + frame["delta"].map("{:g}".format))
+    wide = frame.pivot_table(index="group", columns="run", values="alpha")
+    wide = wide.reindex(sorted(wide.index, key=_group_order))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * wide.shape[1], 1.2 + 0.4 * wide.shape[0]))
+    sns.heatmap(wide, vmin=0, vmax=1, cmap="viridis", annot=wide.shape[1] <= 24, fmt=".2f",
+                cbar_kws={"label": "alpha (1 = fine-tuned copy, 0 = source)"}, ax=ax)
+    ax.set(title=title, xlabel="", ylabel="layer group")
+    fig.tight_layout()
+    return fig
+
+
+def _group_order(name: str):
+    if name == "embeddings":
+        return (-1, 0)
+    if name.startswith("layer."):
+        return (0, int(name.split(".")[1]))
+    return (1, name)
+
+
+def save(fig: plt.Figure, experiment: str, name: str, root=None) -> Path:
+    """Write a figure as PNG to <figures>/<experiment>/<name>.png and return its path.
+
+    The figures folder is ``root``, else $CBV_FIGURES_DIR, else figures/ in the repository.
+    """
+    path = figures_root(root) / experiment / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def methods_grid(summary: pd.DataFrame, title: str) -> plt.Figure:
+    """One panel per experiment: mean test metric per method, a line per delta, with 95% CIs."""
+    metric = summary["metric"].iat[0]
+    experiments = sorted(summary["experiment"].unique())
+    cols = min(3, len(experiments))
+    rows = -(-len(experiments) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False,
+                             sharey=True)
+    order = list(dict.fromkeys(summary["method"]))
+    for ax, name in zip(axes.flat, experiments):
+        g = summary[summary["experiment"] == name]
+        for j, (delta, d) in enumerate(g.groupby("delta")):
+            d = d.set_index("method").reindex(order)
+            x = np.arange(len(order)) + 0.1 * j
+            ax.errorbar(x, d["mean"], yerr=[d["mean"] - d["ci_low"], d["ci_high"] - d["mean"]],
+                        fmt="o", capsize=2, color=f"C{j}", label=f"delta = {delta:g}")
+        ax.set_xticks(np.arange(len(order)), order, rotation=45, ha="right", fontsize="small")
+        ax.set(title=name, ylabel=f"test {_label(metric)}")
+        ax.legend(fontsize="x-small")
+    for ax in list(axes.flat)[len(experiments):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
