@@ -32,6 +32,8 @@ changes are over the rows as read; ``raw`` = ``kept`` + the ``*_dropped`` counts
   ``mention_anonymised`` (``@handle`` -> ``@user``) and ``retweet_marker_removed`` (the ``RT``
   before a mention is dropped), so handles and retweet markup are not a cue that separates
   corpora.
+- Amazon only: ``duplicate_id_suffixed``: a repeated ``unique_id`` gets ``#2``, ``#3`` in file
+  order (the published files have none).
 - ``label_dropped:<value>``: rows whose label has no place in the task.
 - ``blank_dropped``: texts empty after cleaning (TweetEval's anonymisation left some).
 - ``duplicate_dropped``: repeats of a text within a split (the first copy stays);
@@ -53,6 +55,7 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
+from helpers.download import read_sources
 from helpers.errors import UserError, unknown_name
 from helpers.paths import data_root as resolve_data_root
 
@@ -344,7 +347,6 @@ def _fetch_hint(name: str, root: Path) -> str:
 
 def _user_error(name: str, root: Path, err: Exception) -> UserError:
     """Turn a loader's MissingFile/CorruptFile into a message naming the file and the fix."""
-    from helpers.download import read_sources   # download imports nothing from here
     fix = _fetch_hint(name, root)
     if isinstance(err, MissingFile):
         path = Path(err.args[0])

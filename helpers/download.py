@@ -127,7 +127,7 @@ def missing_paths(source: Source, root: Path) -> tuple[list[str], list[str]]:
 def _check(label: str, expected: str, actual: str) -> None:
     if expected != actual:
         raise UserError(f"{label}: SHA-256 mismatch, expected {expected}, got {actual}; the "
-                        "download is corrupt or the source changed, so nothing was written; "
+                        "download is corrupt or the source changed, so it was not written; "
                         "retry, or check --base-url")
 
 
@@ -216,16 +216,21 @@ def _download_archive(wanted: list[tuple[Source, list[str], list[str]]], root: P
     files = {s.member_prefix + p: (s, p) for s, ps, _ in wanted for p in ps}
     folders = {s.member_prefix + p + "/": (s, p) for s, _, ps in wanted for p in ps}
     digests = {}
-    for member, f in _archive_members(archive, first.format):
-        if member in files:
-            s, p = files[member]
-            digests[member] = _stage_member(f, staging / "files" / s.folder / p)
-            continue
-        head, _, tail = member.rpartition("/")
-        key = head + "/"
-        if key in folders and tail.endswith(folders[key][0].folders[folders[key][1]].suffix):
-            s, p = folders[key]
-            _stage_member(f, staging / "files" / s.folder / p / tail)
+    try:
+        for member, f in _archive_members(archive, first.format):
+            if member in files:
+                s, p = files[member]
+                digests[member] = _stage_member(f, staging / "files" / s.folder / p)
+                continue
+            head, _, tail = member.rpartition("/")
+            if head + "/" in folders:
+                s, p = folders[head + "/"]
+                if tail.endswith(s.folders[p].suffix):
+                    _stage_member(f, staging / "files" / s.folder / p / tail)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise UserError(f"{url} is not a readable {first.format} archive ({e}); the download is "
+                        "corrupt or the address serves something else; nothing was written; "
+                        "retry, or check --base-url") from e
 
     to_place = []
     for member, (s, p) in files.items():
