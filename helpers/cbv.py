@@ -198,7 +198,13 @@ class Mixer(nn.Module):
 
 
 class CBVModel(nn.Module):
-    """A sequence classifier whose groups blend a trainable and a frozen source copy."""
+    """A sequence classifier whose groups blend a trainable and a frozen source copy.
+
+    Build it with ``wrap``. Train with two optimiser groups (``weight_parameters()``,
+    ``alpha_parameters()``), call ``project_()`` after every step, warm up with
+    ``freeze_alphas(True)``; export with ``bake()``. ``self.model`` is the Hugging Face model
+    with its coefficient groups replaced by ``Mixer`` modules.
+    """
 
     def __init__(self, model: PreTrainedModel, config: CBVConfig, source: PreTrainedModel):
         super().__init__()
@@ -221,6 +227,7 @@ class CBVModel(nn.Module):
                 names += [prefix + n for n in tensors]
         self.coefficients = Coefficients(names, config.constraint, config.init, param.dtype,
                                          param.device)
+        model.requires_grad_(False)  # only the coefficient groups' trainable copies learn
         for g in self.groups.names:
             for path in self.groups.paths[g]:
                 module, module0 = get_module(model, path), get_module(source, path)
@@ -232,7 +239,6 @@ class CBVModel(nn.Module):
                     with torch.no_grad():
                         for p, p0 in zip(module.parameters(), module0.parameters()):
                             p.copy_(p0)
-                    module.requires_grad_(False)
         self.model = model
         self.train(model.training)
 

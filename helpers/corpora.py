@@ -306,8 +306,9 @@ def read_stormfront(folder: Path) -> pd.DataFrame:
         if r["label"] not in STORMFRONT_LABELS:
             raise CorruptFile(path, n, f"label {r['label']!r} is not one of "
                                        f"{sorted(STORMFRONT_LABELS)}")
-        rows.append({"id": r["file_id"], "text": _read_text(folder / "all_files" / f"{r['file_id']}.txt"),
-                     "raw_label": r["label"], "group": r["file_id"].split("_")[0]})
+        text = _read_text(folder / "all_files" / f"{r['file_id']}.txt")
+        rows.append({"id": r["file_id"], "text": text, "raw_label": r["label"],
+                     "group": r["file_id"].split("_")[0]})
     return pd.DataFrame(rows, columns=["id", "text", "raw_label", "group"])
 
 
@@ -528,7 +529,8 @@ def _labels_to_index(values: pd.Series, label_names, threshold, where: str):
     names = tuple(label_names) if label_names else tuple(str(i) for i in range(labels.max() + 1))
     out = ~labels.between(0, len(names) - 1)
     if out.any():
-        raise UserError(f"{where}: data row {out.idxmax() + 1} has label {labels[out.idxmax()]}, outside "
+        row = out.idxmax()
+        raise UserError(f"{where}: data row {row + 1} has label {labels[row]}, outside "
                         f"0..{len(names) - 1} for labels {names}")
     return labels, names
 
@@ -546,6 +548,8 @@ def frame_to_corpus(df: pd.DataFrame, name: str, split: str | None, text_col: st
     if missing:
         raise UserError(f"{where}: no column(s) {', '.join(missing)}; columns are "
                         f"{', '.join(map(str, df.columns))}")
+    if df.empty:
+        raise UserError(f"{where}: the table has no rows")
     labels, names = _labels_to_index(df[label_col].reset_index(drop=True), label_names,
                                      threshold, where)
     rows = pd.DataFrame({"id": df[id_col].astype(str).to_numpy() if id_col

@@ -100,7 +100,7 @@ def sha256_file(path: Path) -> str:
 
 
 def sha256_folder(path: Path, suffix: str = ".txt") -> tuple[str, int]:
-    """SHA-256 of a folder's ``*suffix`` files concatenated in sorted name order, and their count."""
+    """SHA-256 of a folder's ``*suffix`` files concatenated in sorted name order; their count."""
     h = hashlib.sha256()
     names = sorted(p.name for p in path.iterdir() if p.name.endswith(suffix) and p.is_file())
     for n in names:

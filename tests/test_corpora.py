@@ -155,7 +155,8 @@ def test_val_is_an_alias_and_defaults_apply(shared_data, monkeypatch):
 def test_frames_are_copies(shared_data):
     c = load_corpus("amazon_books", "test", data_root=shared_data)
     c.frame.loc[0, "text"] = "changed"
-    assert load_corpus("amazon_books", "test", data_root=shared_data).frame.loc[0, "text"] != "changed"
+    again = load_corpus("amazon_books", "test", data_root=shared_data)
+    assert again.frame.loc[0, "text"] != "changed"
 
 
 def test_registry_matches_sources_toml():
@@ -235,7 +236,8 @@ def test_clean_text_leaves_bare_ampersands():
 
 def test_hash_split_is_stable_and_proportioned():
     assert corpora.hash_split("12834217") == corpora.hash_split("12834217")
-    counts = pd.Series([corpora.hash_split(str(i)) for i in range(20000)]).value_counts(normalize=True)
+    splits = pd.Series([corpora.hash_split(str(i)) for i in range(20000)])
+    counts = splits.value_counts(normalize=True)
     assert counts["train"] == pytest.approx(0.8, abs=0.01)
     assert counts["validation"] == pytest.approx(0.1, abs=0.01)
 

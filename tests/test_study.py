@@ -1,0 +1,71 @@
+"""An experiment end to end under the smoke profile, on the real corpora; bad input up front."""
+import subprocess
+import sys
+
+import pytest
+
+from helpers.errors import UserError
+from helpers.paths import ROOT
+from helpers.study import degradation, open_study, run_methods, stored
+
+
+@pytest.fixture(scope="module")
+def study(shared_data, tmp_path_factory):
+    return open_study("hate_to_stormfront", "smoke", shared_data,
+                      tmp_path_factory.mktemp("reports"), progress=False)
+
+
+def test_degradation_curve_is_complete(study):
+    curve = degradation(study)
+    expected = curve[curve["estimate"] == "expected"]
+    assert sorted(expected["delta"].unique()) == [i / 10 for i in range(11)]
+    sampled = curve[(curve["estimate"] == "sampled") & (curve["metric"] == "accuracy")]
+    assert (sampled["ci_low"] <= sampled["value"]).all()
+    assert (sampled["value"] <= sampled["ci_high"]).all()
+
+
+def test_every_method_runs_and_a_rerun_is_skipped(study):
+    methods = [*study.profile.surgical, *study.profile.cbv]
+    first = run_methods(study, methods)
+    assert set(first["method"]) == set(methods)
+    assert set(first["split"]) == {"test", "test:tweeteval_hate", "test:stormfront"}
+    keys = set(first["run_key"])
+    again = run_methods(study, methods)
+    assert set(again["run_key"]) == keys           # same configs, same stored runs
+    coefficients = stored(study, "coefficients")
+    assert {"cbv_weight", "cbv_output", "cbv_study", "cbv_two_stage"} <= set(
+        coefficients["method"])
+    assert coefficients["alpha"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(experiment="books_to_mars"), "unknown experiment 'books_to_mars'; choose one of"),
+    (dict(profile="huge"), "unknown profile 'huge'; choose one of: full, quick, smoke"),
+    (dict(data_root="/nonexistent/data"), "python -m helpers download"),
+])
+def test_bad_input_is_caught_before_any_work(kwargs, message, shared_data, tmp_path):
+    args = dict(experiment="books_to_dvd", profile="smoke", data_root=shared_data,
+                reports_dir=tmp_path) | kwargs
+    with pytest.raises(UserError, match=message):
+        open_study(**args)
+    assert not any(tmp_path.iterdir())             # nothing written
+
+
+def test_unknown_method_and_bad_delta(study):
+    with pytest.raises(UserError, match="unknown method 'best'"):
+        run_methods(study, ["head", "best"])
+    with pytest.raises(UserError, match=r"delta must lie in \[0, 1\]"):
+        run_methods(study, ["head"], deltas=[1.2])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "--profile", "huge"], "unknown profile"),
+    (["report", "--profile", "smoke", "--experiments", "nope"], "unknown experiment"),
+    (["download", "--corpora", "imdb"], "unknown corpus"),
+])
+def test_cli_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "helpers", *argv, "--data-dir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

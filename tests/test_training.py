@@ -1,0 +1,109 @@
+"""The training engine on tiny models: learning, prefix-cache exactness, determinism, NaN stops."""
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers.encoding import collate, encode
+from helpers.errors import UserError
+from helpers.features import CACHE, pad_features, skip_prefix
+from helpers.layers import layer_groups
+from helpers.models import load_classifier, load_tokenizer
+from helpers.training import NonFiniteLossError, TrainConfig, fit
+
+LABELS = ("neg", "pos")
+POS, NEG = ["good", "great", "fine", "lovely"], ["bad", "awful", "poor", "dull"]
+
+
+def toy(n, seed):
+    """A learnable toy task: the label is whether positive words outnumber negative ones."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = int(rng.integers(0, 2))
+        words = list(rng.choice(POS if label else NEG, 3)) + list(rng.choice(POS + NEG, 2))
+        rng.shuffle(words)
+        rows.append({"id": f"{seed}-{i}", "text": " ".join(words), "label": label,
+                     "source": "toy"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def data():
+    tok = load_tokenizer("tiny-bert-2")
+    return encode(toy(160, 0), tok, 16), encode(toy(64, 1), tok, 16)
+
+
+CFG = TrainConfig(epochs=4, batch_size=16, lr=2e-3, evals_per_epoch=1, warmup_ratio=0.0)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
+def test_full_fine_tuning_learns(family, data):
+    train, val = data
+    model = load_classifier(f"tiny-{family}-2", LABELS, seed=0)
+    result = fit(model, train, val, LABELS, CFG,
+                 groups_to_train=layer_groups(model).select_many(["embeddings", "all"]),
+                 progress=False)
+    loss = result.history.query("metric == 'loss'")["value"].to_numpy()
+    assert loss[-16:].mean() < loss[:8].mean()
+    assert result.best_score > 0.8
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert", "electra"])
+def test_cached_prefix_gives_the_same_model(family, data):
+    """Training last-layer-and-head with and without the feature cache ends at the same weights."""
+    train, val = data
+    weights = []
+    for cache in (False, True):
+        CACHE.clear()
+        model = load_classifier(f"tiny-{family}-2", LABELS, seed=0)
+        res = fit(model, train, val, LABELS, replace(CFG, cache_prefix=cache, epochs=2),
+                  groups_to_train=["layer.1", "head"], progress=False)
+        assert res.cached_prefix == (1 if cache else None)
+        weights.append({k: v.clone() for k, v in model.state_dict().items()})
+    for k in weights[0]:
+        torch.testing.assert_close(weights[0][k], weights[1][k], atol=1e-5, rtol=1e-4)
+
+
+def test_skip_prefix_reproduces_the_full_forward(data):
+    _, val = data
+    model = load_classifier("tiny-bert-2", LABELS, seed=0).eval()
+    groups = layer_groups(model)
+    index = np.arange(12)
+    feats = CACHE.features(model, groups, 1, val)
+    hidden, mask = pad_features(feats, index)
+    with torch.no_grad():
+        with skip_prefix(model, groups, 1):
+            cached = model(inputs_embeds=hidden, attention_mask=mask).logits
+        batch = {k: v for k, v in collate(val, index).items() if k != "labels"}
+        full = model(**batch).logits
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=1e-5)
+    assert isinstance(model.bert.encoder.layer[0], torch.nn.Module)
+    assert type(model.bert.encoder.layer[0]).__name__ == "BertLayer"  # restored
+
+
+def test_same_seed_same_result(data):
+    train, val = data
+    runs = []
+    for _ in range(2):
+        model = load_classifier("tiny-bert-2", LABELS, seed=3)
+        runs.append(fit(model, train, val, LABELS, replace(CFG, epochs=1, seed=3),
+                        groups_to_train=["layer.0", "layer.1", "head"], progress=False).history)
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+
+
+def test_non_finite_loss_stops_the_run(data):
+    train, val = data
+    model = load_classifier("tiny-bert-2", LABELS, seed=0)
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="lower the learning rate"):
+        fit(model, train, val, LABELS, CFG, groups_to_train=["head"], progress=False)
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(warmup_ratio=1.0)])
+def test_bad_train_settings(bad):
+    with pytest.raises(UserError, match="train setting"):
+        TrainConfig(**bad)
