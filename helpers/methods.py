@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,10 @@ class FitInputs:
     cfg: TrainConfig
     progress: bool = True
     reuse: object = None               # callable(method name) -> Adapted, for two-stage methods
+    resume_dir: Path | None = None     # where interrupted fits keep their resume points
+
+    def resume(self, stage: str) -> Path | None:
+        return None if self.resume_dir is None else self.resume_dir / stage
 
 
 def _fresh(source):
@@ -81,7 +86,7 @@ def fit_subset(method: Method, x: FitInputs) -> Adapted:
     model = _fresh(x.source)
     groups = layer_groups(model).select_many(method.train)
     result = fit(model, x.train, x.val, x.label_names, x.cfg, groups_to_train=groups,
-                 progress=x.progress, desc=method.name)
+                 progress=x.progress, desc=method.name, resume_dir=x.resume("fit"))
     return Adapted(model, [result])
 
 
@@ -91,11 +96,11 @@ def fit_lp_ft(method: Method, x: FitInputs) -> Adapted:
     groups = layer_groups(model)
     probe_cfg = replace(x.cfg, lr=x.cfg.lr * method.options.get("probe_lr_scale", 20.0))
     probe = fit(model, x.train, x.val, x.label_names, probe_cfg, groups_to_train=["head"],
-                progress=x.progress, desc=f"{method.name}:probe")
+                progress=x.progress, desc=f"{method.name}:probe", resume_dir=x.resume("probe"))
     tune_cfg = replace(x.cfg, lr=x.cfg.lr * method.options.get("tune_lr_scale", 0.5))
     tune = fit(model, x.train, x.val, x.label_names, tune_cfg,
                groups_to_train=groups.select_many(["embeddings", "all"]),
-               progress=x.progress, desc=f"{method.name}:tune")
+               progress=x.progress, desc=f"{method.name}:tune", resume_dir=x.resume("tune"))
     return Adapted(model, [probe, tune])
 
 
@@ -138,7 +143,8 @@ def fit_auto_rgn(method: Method, x: FitInputs) -> Adapted:
         scales.append(dict(zip((g["group"] for g in optimizer.param_groups), rel.tolist())))
 
     result = fit(model, x.train, x.val, x.label_names, x.cfg, param_groups=param_groups,
-                 before_step=before_step, progress=x.progress, desc=method.name)
+                 before_step=before_step, progress=x.progress, desc=method.name,
+                 resume_dir=x.resume("fit"))
     mean = pd.DataFrame(scales).mean().to_dict() if scales else {}
     return Adapted(model, [result], {"rgn_scale_mean": mean})
 
@@ -152,7 +158,8 @@ def fit_cbv_joint(method: Method, x: FitInputs) -> Adapted:
     param_groups = [{"params": model.weight_parameters(), "kind": "weight"},
                     {"params": model.alpha_parameters(), "kind": "alpha"}]
     result = fit(model, x.train, x.val, x.label_names, cfg, param_groups=param_groups,
-                 after_step=lambda m: m.project_(), progress=x.progress, desc=method.name)
+                 after_step=lambda m: m.project_(), progress=x.progress, desc=method.name,
+                 resume_dir=x.resume("fit"))
     return Adapted(model, [result], {"alphas": model.alphas()})
 
 
@@ -166,7 +173,8 @@ def fit_cbv_two_stage(method: Method, x: FitInputs) -> Adapted:
     cfg = replace(x.cfg, alpha_warmup_ratio=0.0, **method.options.get("train", {}))
     result = fit(model, x.val, x.val, x.label_names, cfg,
                  param_groups=[{"params": model.alpha_parameters(), "kind": "alpha"}],
-                 after_step=lambda m: m.project_(), progress=x.progress, desc=method.name)
+                 after_step=lambda m: m.project_(), progress=x.progress, desc=method.name,
+                 resume_dir=x.resume("alphas"))
     return Adapted(model, [result], {"alphas": model.alphas()})
 
 

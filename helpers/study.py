@@ -12,8 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
-from transformers import AutoModelForSequenceClassification
-
+from helpers.checkpoints import clear_resume, load_model, save_model
 from helpers.config import Experiment, Profile, load_experiment, load_profile
 from helpers.corpora import Corpus, load_corpus
 from helpers.encoding import encode
@@ -118,8 +117,7 @@ def open_study(experiment: str, profile: str = "quick", data_root=None, reports_
 
 # ---- Part I: the source model and its degradation ---------------------------------------
 def _load_stored_model(folder: Path):
-    return AutoModelForSequenceClassification.from_pretrained(folder / CHECKPOINT,
-                                                              use_safetensors=True)
+    return load_model(folder / CHECKPOINT)
 
 
 def source_model(study: Study, seed: int):
@@ -136,17 +134,18 @@ def source_model(study: Study, seed: int):
     val = study.encoded(sample_mixture(a_val.frame, a_val.frame, 0.0, n_val, seed,
                                        stream="source-validation"))
     model = load_classifier(study.profile.model, study.label_names, seed=seed)
+    folder = study.store.run_dir(config)
     inputs = FitInputs(model, train, val, study.label_names, study.profile.source_train,
-                       study.progress)
+                       study.progress, resume_dir=folder / "resume")
     adapted = adapt(get_method("all"), inputs)
     # Per-corpus test predictions: every mixture's metric follows from these two.
     test = pd.concat([c.frame for c in study.pools["test"]], ignore_index=True)
     preds = predict(adapted.model, study.encoded(test), study.profile.train.eval_batch_size)
     metrics = pd.concat([bootstrap(g, study.label_names, study.profile.n_boot, seed)
                          .assign(split=f"test:{src}") for src, g in preds.groupby("source")])
-    folder = study.store.run_dir(config)
-    adapted.model.save_pretrained(folder / CHECKPOINT, safe_serialization=True)
+    save_model(adapted.model, folder / CHECKPOINT)
     study.store.save(config, metrics, {"predictions": preds, "history": adapted.history})
+    clear_resume(folder / "resume")
     return adapted.model
 
 
@@ -196,7 +195,8 @@ def _adapt(study: Study, name: str, delta: float, seed: int) -> Adapted:
         val = study.encoded(study.mixture("validation", delta, seed))
         inputs = FitInputs(source_model(study, seed), train, val, study.label_names,
                            study.profile.train, study.progress,
-                           reuse=lambda base: _adapt(study, base, delta, seed))
+                           reuse=lambda base: _adapt(study, base, delta, seed),
+                           resume_dir=folder / "resume")
         adapted = adapt(get_method(name), inputs)
     study._adapted[key] = adapted
     return adapted
@@ -222,9 +222,10 @@ def run_method(study: Study, name: str, delta: float, seed: int) -> pd.DataFrame
                                                "alpha": list(alphas.values())})
     folder = study.store.run_dir(config)
     if name in KEEP_MODELS:
-        adapted.model.save_pretrained(folder / CHECKPOINT, safe_serialization=True)
+        save_model(adapted.model, folder / CHECKPOINT)
     study.store.save(config, pd.concat(metrics, ignore_index=True), tables,
                      {k: v for k, v in adapted.extras.items() if k != "alphas"})
+    clear_resume(folder / "resume")
     return study.store.load(config)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from helpers.checkpoints import clear_resume, load_resume, save_resume
 from helpers.encoding import Encoded, collate, train_batches
 from helpers.errors import UserError
 from helpers.evaluation import bootstrap, predict
@@ -52,6 +54,7 @@ class TrainConfig:
     seed: int = 0                    # data order, dropout and head initialisation
     cache_prefix: bool = True        # reuse frozen-prefix features across epochs and methods
     compile: bool = False            # torch.compile the model (GPU users; slow to start)
+    checkpoint_every: int = 0        # extra resume points every N steps (0: at validations)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "evals_per_epoch", "eval_batch_size"):
@@ -131,19 +134,22 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 
 def _snapshot(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """The trainable weights (the rest cannot change during training)."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def fit(model, train: Encoded, val: Encoded, label_names, cfg: TrainConfig,
         groups_to_train: list[str] | None = None, param_groups: list[dict] | None = None,
-        before_step=None, after_step=None, progress: bool = True, desc: str = "train"
-        ) -> FitResult:
+        before_step=None, after_step=None, progress: bool = True, desc: str = "train",
+        resume_dir: Path | None = None) -> FitResult:
     """Train ``model`` in place and restore its best validation checkpoint.
 
     Either name the layer groups to train (plain models) or pass ready ``param_groups`` (dicts
     with ``params`` and ``kind`` "weight" or "alpha"; CBV and friends). ``before_step(optimizer)``
     runs after backward, before the update (Auto-RGN sets lr scales there); ``after_step(model)``
-    runs after the update (CBV projects its coefficients there).
+    runs after the update (CBV projects its coefficients there). With ``resume_dir``, resume
+    points are written there at every validation (and every ``checkpoint_every`` steps), an
+    interrupted run continues from the latest one, and the folder is removed at the end.
     """
     set_seed(cfg.seed)
     if param_groups is None:
@@ -195,58 +201,75 @@ def fit(model, train: Encoded, val: Encoded, label_names, cfg: TrainConfig,
         preds = predict(core, val, cfg.eval_batch_size, device, forward=eval_forward)
         return bootstrap(preds, label_names, n_boot=1)
 
-    rng = np.random.default_rng(cfg.seed)
-    rows, best = [], (-math.inf, -1, None)
-    seen, step, start = 0, 0, time.perf_counter()
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    rows, best_score, best_step, best = [], -math.inf, -1, None
+    seen, first_step = 0, 0
+    resumed = load_resume(resume_dir)
+    if resumed is not None:  # continue an interrupted run exactly where its last point was
+        weights, opt_state, best, progress_state = resumed
+        core.load_state_dict(weights, strict=False)
+        optimizer.load_state_dict(opt_state)
+        rows, first_step, seen = progress_state["rows"], progress_state["step"], progress_state["seen"]
+        best_score, best_step = progress_state["best_score"], progress_state["best_step"]
+    save_at = eval_at if not cfg.checkpoint_every else set(range(
+        cfg.checkpoint_every - 1, total, cfg.checkpoint_every)) | eval_at
+    start = time.perf_counter()
+    bar = tqdm(total=total, initial=first_step, desc=desc, disable=not progress, leave=False)
     train_mode(model, core, groups)
-    for epoch in range(cfg.epochs):
-        for index in train_batches(len(train), cfg.batch_size, rng):
-            batch = collate(train, index) if not depth else {"labels": torch.from_numpy(
-                train.labels[index])}
-            for g in optimizer.param_groups:
-                if g["kind"] == "alpha":
-                    g["lr"] = g["base_lr"] * (step >= alpha_start) * g.get("scale", 1.0)
-                else:
-                    g["lr"] = g["base_lr"] * _lr_factor(step, total, weight_warmup) * g.get(
-                        "scale", 1.0)
-            out = forward(batch, index, train_feats if depth else None)
-            loss = out.loss
-            if not torch.isfinite(loss):
-                bar.close()
-                raise NonFiniteLossError(f"{desc}: loss became {loss.item()} at step {step}; "
-                                         "lower the learning rate")
-            accelerator.backward(loss)
-            if cfg.max_grad_norm:
-                accelerator.clip_grad_norm_(
-                    [p for g in param_groups if g["kind"] == "weight" for p in g["params"]],
-                    cfg.max_grad_norm)
-            if before_step:
-                before_step(optimizer)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if after_step:
-                after_step(core)
-            seen += len(index)
-            rows.append({"step": step, "epoch": epoch, "split": "train", "metric": "loss",
-                         "value": float(loss.detach())})
-            if hasattr(core, "alphas"):
-                rows += [{"step": step, "epoch": epoch, "split": "train",
-                          "metric": f"alpha/{k}", "value": v} for k, v in core.alphas().items()]
-            if step in eval_at:
-                scores = validate()
-                train_mode(model, core, groups)
-                rows += [{"step": step, "epoch": epoch, "split": "validation", "metric": m,
-                          "value": v} for m, v in zip(scores["metric"], scores["value"])]
-                score = float(scores.set_index("metric")["value"][cfg.select_metric])
-                if score > best[0]:
-                    best = (score, step, _snapshot(core))
-            step += 1
-            bar.update(1)
+    for step in range(first_step, total):
+        epoch, within = divmod(step, steps_per_epoch)
+        # Batch order and dropout depend only on (seed, step): a resumed run repeats them.
+        index = train_batches(len(train), cfg.batch_size,
+                              np.random.default_rng([cfg.seed, epoch]))[within]
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        batch = collate(train, index) if not depth else {"labels": torch.from_numpy(
+            train.labels[index])}
+        for g in optimizer.param_groups:
+            if g["kind"] == "alpha":
+                g["lr"] = g["base_lr"] * (step >= alpha_start) * g.get("scale", 1.0)
+            else:
+                g["lr"] = g["base_lr"] * _lr_factor(step, total, weight_warmup) * g.get(
+                    "scale", 1.0)
+        out = forward(batch, index, train_feats if depth else None)
+        loss = out.loss
+        if not torch.isfinite(loss):
+            bar.close()
+            raise NonFiniteLossError(f"{desc}: loss became {loss.item()} at step {step}; "
+                                     "lower the learning rate")
+        accelerator.backward(loss)
+        if cfg.max_grad_norm:
+            accelerator.clip_grad_norm_(
+                [p for g in param_groups if g["kind"] == "weight" for p in g["params"]],
+                cfg.max_grad_norm)
+        if before_step:
+            before_step(optimizer)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if after_step:
+            after_step(core)
+        seen += len(index)
+        rows.append({"step": step, "epoch": epoch, "split": "train", "metric": "loss",
+                     "value": float(loss.detach())})
+        if hasattr(core, "alphas"):
+            rows += [{"step": step, "epoch": epoch, "split": "train",
+                      "metric": f"alpha/{k}", "value": v} for k, v in core.alphas().items()]
+        if step in eval_at:
+            scores = validate()
+            train_mode(model, core, groups)
+            rows += [{"step": step, "epoch": epoch, "split": "validation", "metric": m,
+                      "value": v} for m, v in zip(scores["metric"], scores["value"])]
+            score = float(scores.set_index("metric")["value"][cfg.select_metric])
+            if score > best_score:
+                best_score, best_step, best = score, step, _snapshot(core)
+        if resume_dir is not None and step in save_at and step + 1 < total:
+            save_resume(resume_dir, core, optimizer,
+                        {"step": step + 1, "seen": seen, "rows": rows, "best_score": best_score,
+                         "best_step": best_step}, best)
+        bar.update(1)
     bar.close()
     seconds = time.perf_counter() - start
-    core.load_state_dict(best[2])
+    core.load_state_dict(best, strict=False)
     model.eval()
-    return FitResult(pd.DataFrame(rows), best_step=best[1], best_score=best[0], steps=step,
+    clear_resume(resume_dir)
+    return FitResult(pd.DataFrame(rows), best_step=best_step, best_score=best_score, steps=total,
                      seconds=seconds, examples_seen=seen, cached_prefix=depth)
 
