@@ -16,10 +16,14 @@ import shutil
 from pathlib import Path
 
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
 from helpers.errors import UserError
+
+# Our own progress bars say what is happening; the per-file load/save bars only add noise.
+transformers.utils.logging.disable_progress_bar()
 
 DIGESTS = "sha256.json"
 LATEST = "LATEST"

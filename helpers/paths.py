@@ -16,28 +16,22 @@ REPORTS_ENV = "CBV_REPORTS_DIR"
 FIGURES_ENV = "CBV_FIGURES_DIR"
 
 
+def _resolve(explicit, env: str, default: Path) -> Path:
+    """The explicit argument, else the environment variable, else the default."""
+    chosen = explicit or os.environ.get(env)
+    return Path(chosen).expanduser().resolve() if chosen else default
+
+
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
-    """Resolve the data root: the explicit argument, else $CBV_DATA_DIR, else data/raw/."""
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser().resolve()
-    return DEFAULT_DATA_ROOT
+    """Where the corpora are: the argument, else $CBV_DATA_DIR, else data/raw/."""
+    return _resolve(explicit, DATA_ENV, DEFAULT_DATA_ROOT)
 
 
 def reports_root(explicit: str | os.PathLike | None = None) -> Path:
-    """Resolve where reports and stored results go: argument, else $CBV_REPORTS_DIR, else reports/."""
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    if os.environ.get(REPORTS_ENV):
-        return Path(os.environ[REPORTS_ENV]).expanduser().resolve()
-    return REPORTS
+    """Where reports and stored results go: the argument, else $CBV_REPORTS_DIR, else reports/."""
+    return _resolve(explicit, REPORTS_ENV, REPORTS)
 
 
 def figures_root(explicit: str | os.PathLike | None = None) -> Path:
-    """Resolve where figures go: argument, else $CBV_FIGURES_DIR, else figures/."""
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    if os.environ.get(FIGURES_ENV):
-        return Path(os.environ[FIGURES_ENV]).expanduser().resolve()
-    return FIGURES
+    """Where figures go: the argument, else $CBV_FIGURES_DIR, else figures/."""
+    return _resolve(explicit, FIGURES_ENV, FIGURES)

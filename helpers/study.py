@@ -123,8 +123,12 @@ def _load_stored_model(folder: Path):
 def source_model(study: Study, seed: int):
     """The model trained on all layers of corpus A (trained once, then loaded from the store)."""
     config = study.source_config(seed)
+    if ("source", seed) in study._adapted:
+        return study._adapted[("source", seed)]
     if study.store.is_done(config):
-        return _load_stored_model(study.store.run_dir(config))
+        model = _load_stored_model(study.store.run_dir(config))
+        study._adapted[("source", seed)] = model
+        return model
     a_train, _ = study.pools["train"]
     a_val, _ = study.pools["validation"]
     n_train = study.profile.n_source_train or len(a_train.frame)
@@ -146,6 +150,7 @@ def source_model(study: Study, seed: int):
     save_model(adapted.model, folder / CHECKPOINT)
     study.store.save(config, metrics, {"predictions": preds, "history": adapted.history})
     clear_resume(folder / "resume")
+    study._adapted[("source", seed)] = adapted.model
     return adapted.model
 
 
@@ -182,7 +187,7 @@ def _curve(study: Study, seed: int) -> pd.DataFrame:
 
 # ---- Parts II and III: adapting the source model ----------------------------------------
 def _adapt(study: Study, name: str, delta: float, seed: int) -> Adapted:
-    """Fit one method (memoised in-process, so two-stage methods reuse their base)."""
+    """Fit one method; bases of other methods (KEEP_MODELS) are kept in memory for reuse."""
     key = (name, delta, seed)
     if key in study._adapted:
         return study._adapted[key]
@@ -198,7 +203,8 @@ def _adapt(study: Study, name: str, delta: float, seed: int) -> Adapted:
                            reuse=lambda base: _adapt(study, base, delta, seed),
                            resume_dir=folder / "resume")
         adapted = adapt(get_method(name), inputs)
-    study._adapted[key] = adapted
+    if name in KEEP_MODELS:
+        study._adapted[key] = adapted
     return adapted
 
 

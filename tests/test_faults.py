@@ -90,6 +90,7 @@ def test_corrupt_stored_checkpoint_is_refused(shared_data, tmp_path, uninterrupt
     source_model(study, 0)
     weights = next(tmp_path.glob("store/*/*/*/model/model.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-10])
+    fresh = open_study("books_to_electronics", "smoke", shared_data, tmp_path, progress=False)
     with pytest.raises(CheckpointError, match="fails verification.*delete"):
-        source_model(study, 0)
+        source_model(fresh, 0)
     assert json.loads((weights.parent / "sha256.json").read_text())
