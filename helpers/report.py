@@ -18,6 +18,8 @@ from helpers.paths import NOTEBOOKS, ROOT, data_root, figures_root, reports_root
 
 PER_EXPERIMENT = ("01_shift_degradation", "02_surgical_baselines", "03_cbv_training")
 ANALYSIS = "04_analysis"
+README_PROFILE = "quick"           # the profile whose results the README shows
+MARK = "<!-- {} (written by `python -m helpers report`; do not edit by hand) -->"
 
 
 def to_html(notebook: Path) -> Path:
@@ -86,5 +88,42 @@ def run_report(profile: str = "quick", experiments=None, data_dir=None, reports_
         print("\nFailed notebooks (the others completed and are stored):\n" + "\n".join(failed),
               file=sys.stderr)
         raise SystemExit(1)
+    if profile == README_PROFILE and figures_dir is None and analysis:
+        update_readme(profile, reports)
     print(f"\n{len(done)} reports under {reports}")
     return done
+
+
+def readme_results(profile: str, reports_dir=None, metric: str = "macro_f1") -> str:
+    """The README's results section: headline figures and the poster's claims, from the store."""
+    from helpers import analysis
+    from helpers.results import Store
+
+    store = Store(reports_dir)
+    metrics = store.collect("metrics", profile=profile)
+    claims = analysis.claims(metrics, store.collect("curve", profile=profile),
+                             store.collect("coefficients", profile=profile), metric)
+    runs = metrics.drop_duplicates("run_key")
+    experiments = sorted(runs["experiment"].unique())
+    figures = "\n".join(f"![{e}: degradation](figures/{e}/01_degradation.png)"
+                        for e in experiments[:2])
+    return (f"Profile `{profile}`: {len(runs)} stored runs over {len(experiments)} experiments "
+            f"({', '.join(experiments)}); seeds {sorted(runs['seed'].unique().tolist())}.\n\n"
+            f"{figures}\n\n![methods](figures/analysis/04_methods_grid.png)\n\n"
+            f"![coefficients](figures/analysis/04_alpha_heatmap.png)\n\n"
+            f"### The poster's claims against our numbers ({metric})\n\n"
+            f"{claims.to_markdown(index=False)}\n")
+
+
+def update_readme(profile: str, reports_dir=None, readme: Path = ROOT / "README.md") -> None:
+    """Replace the README's generated results section (between its two markers)."""
+    text = readme.read_text()
+    start, end = MARK.format("results:start"), MARK.format("results:end")
+    if start not in text or end not in text:
+        raise UserError(f"{readme} lacks the markers {start} ... {end}; restore them from git")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    body = readme_results(profile, reports_dir)
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text(f"{head}{start}\n{body}\n{end}{tail}")
+    os.replace(tmp, readme)

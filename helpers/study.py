@@ -111,8 +111,30 @@ def open_study(experiment: str, profile: str = "quick", data_root=None, reports_
                         f"`python -m helpers download --data-dir {root}`, or point --data-dir "
                         "(or $CBV_DATA_DIR) at a folder that holds them")
     study = Study(exp, prof, root, Store(reports_dir), progress)
-    study.pools  # load and check both corpora now, before anything is trained
+    check_sizes(study)  # loads and checks both corpora now, before anything is trained
     return study
+
+
+def check_sizes(study: Study) -> None:
+    """Raise before any training when a profile's sample size exceeds what a pool holds.
+
+    Mixtures span delta = 0 (all A) to delta = 1 (all B), so each size must fit both pools.
+    """
+    p = study.profile
+    wanted = {"train": p.n_train, "validation": p.n_val, "test": p.n_test}
+    for split, n in wanted.items():
+        a, b = study.pools[split]
+        if n is not None and n > min(len(a.frame), len(b.frame)):
+            raise UserError(f"profile {p.name!r} asks for {split} mixtures of {n}, but the "
+                            f"{split} pools hold {len(a.frame)} ({a.name}) and {len(b.frame)} "
+                            f"({b.name}); set n_{'val' if split == 'validation' else split} to "
+                            f"at most {min(len(a.frame), len(b.frame))} or null in "
+                            "experiments.yaml")
+    a_train = study.pools["train"][0]
+    if p.n_source_train is not None and p.n_source_train > len(a_train.frame):
+        raise UserError(f"profile {p.name!r} asks for {p.n_source_train} source training "
+                        f"examples, but {a_train.name} holds {len(a_train.frame)}; lower "
+                        "n_source_train or set it to null in experiments.yaml")
 
 
 # ---- Part I: the source model and its degradation ---------------------------------------

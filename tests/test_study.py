@@ -51,6 +51,18 @@ def test_bad_input_is_caught_before_any_work(kwargs, message, shared_data, tmp_p
     assert not any(tmp_path.iterdir())             # nothing written
 
 
+def test_sizes_beyond_the_pools_fail_before_training(shared_data, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from helpers import study as study_module
+
+    profile = replace(study_module.load_profile("smoke"), n_test=5000)
+    monkeypatch.setattr(study_module, "load_profile", lambda name: profile)
+    with pytest.raises(UserError, match="test mixtures of 5000.*set n_test to at most"):
+        open_study("books_to_dvd", "smoke", shared_data, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_unknown_method_and_bad_delta(study):
     with pytest.raises(UserError, match="unknown method 'best'"):
         run_methods(study, ["head", "best"])
