@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers {report,download,bench} ...`` (``--help`` on each)."""
+"""Command line: ``python -m helpers {report,run,download,bench} ...`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,13 @@ def _report(args) -> None:
                analysis=not args.no_analysis)
 
 
+def _run(args) -> None:
+    from helpers.config import experiment_names
+    from helpers.study import open_study, run_experiment
+    for name in args.experiments or experiment_names():
+        run_experiment(open_study(name, args.profile, args.data_dir, args.reports_dir))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures-dir", help="where figures go (default: figures/)")
     p.add_argument("--no-analysis", action="store_true", help="skip notebook 04")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("run", help="train and store every run of the series without notebooks "
+                       "(for batch jobs and `accelerate launch`); `report` then renders them")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default) or full")
+    p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
+    p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
+    p.add_argument("--reports-dir", help="where results go (default: reports/)")
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("download", help="fetch every corpus from its public home into the data root")
     p.add_argument("--corpora", nargs="*", help="corpus names (default: all)")

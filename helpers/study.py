@@ -284,3 +284,9 @@ def stored(study: Study, table: str = "metrics", methods=None) -> pd.DataFrame:
         frame = frame[frame["method"].isin(list(methods))]
     return frame.reset_index(drop=True)
 
+
+
+def run_experiment(study: Study) -> pd.DataFrame:
+    """Everything notebooks 01-03 compute for one experiment, without the notebooks."""
+    degradation(study)
+    return run_methods(study, [*study.profile.surgical, *study.profile.cbv])

@@ -220,6 +220,8 @@ def fit(model, train: Encoded, val: Encoded, label_names, cfg: TrainConfig,
         # Batch order and dropout depend only on (seed, step): a resumed run repeats them.
         index = train_batches(len(train), cfg.batch_size,
                               np.random.default_rng([cfg.seed, epoch]))[within]
+        if accelerator.num_processes > 1:  # under `accelerate launch`: one shard per process
+            index = index[accelerator.process_index::accelerator.num_processes]
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         batch = collate(train, index) if not depth else {"labels": torch.from_numpy(
             train.labels[index])}
