@@ -39,7 +39,7 @@ from torch.func import functional_call
 from transformers import PreTrainedModel
 
 from helpers.errors import UserError, unknown_name
-from helpers.layers import LayerGroups, get_module, layer_groups
+from helpers.layers import LayerGroups, get_module, layer_groups, set_module
 
 SPACES = ("weight", "output")
 CONSTRAINTS = ("sigmoid", "clamp", "sum")
@@ -234,7 +234,7 @@ class CBVModel(nn.Module):
                 if g in self.coefficient_groups:
                     module.requires_grad_(True)
                     mixer = Mixer(module, module0, self.coefficients, *spans[path], config.space)
-                    _set_module(model, path, mixer)
+                    set_module(model, path, mixer)
                 else:  # frozen at the source weights
                     with torch.no_grad():
                         for p, p0 in zip(module.parameters(), module0.parameters()):
@@ -350,7 +350,7 @@ class CBVModel(nn.Module):
                 mixed = mixer.mixed_parameters()
                 for name, p in mixer.trainable.named_parameters():
                     p.copy_(mixed[name])
-                _set_module(baked, path, mixer.trainable)
+                set_module(baked, path, mixer.trainable)
         return baked.requires_grad_(True).eval()
 
 
@@ -391,7 +391,3 @@ def _check_source(model: nn.Module, source: nn.Module) -> None:
                         f"same parameter shapes); differences include {diff}. Load the source "
                         "with the same model name and label set")
 
-
-def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
-    parent, _, name = path.rpartition(".")
-    setattr(get_module(model, parent) if parent else model, name, module)

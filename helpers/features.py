@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from helpers.encoding import Encoded, collate, eval_batches
-from helpers.layers import LayerGroups, get_module
+from helpers.layers import LayerGroups, get_module, set_module
 
 
 class _PassThroughEmbeddings(nn.Module):
@@ -38,17 +38,6 @@ class _PassThroughLayer(nn.Module):
 
 class _Captured(Exception):
     """Raised from a hook to stop the forward pass once the prefix output is captured."""
-
-
-def _set_module(model: nn.Module, path: str, module: nn.Module) -> nn.Module:
-    parent, _, name = path.rpartition(".")
-    owner = get_module(model, parent) if parent else model
-    old = getattr(owner, name) if not name.isdigit() else owner[int(name)]
-    if name.isdigit():
-        owner[int(name)] = module
-    else:
-        setattr(owner, name, module)
-    return old
 
 
 def prefix_depth(groups: LayerGroups, trainable: list[str]) -> int | None:
@@ -81,15 +70,15 @@ def skip_prefix(model: nn.Module, groups: LayerGroups, depth: int):
     """Temporarily replace the frozen prefix so the model accepts its output as inputs_embeds."""
     swapped = {}
     for path in groups.paths["embeddings"]:
-        swapped[path] = _set_module(model, path, _PassThroughEmbeddings())
+        swapped[path] = set_module(model, path, _PassThroughEmbeddings())
     for i in range(depth):
         for path in groups.paths[f"layer.{i}"]:
-            swapped[path] = _set_module(model, path, _PassThroughLayer())
+            swapped[path] = set_module(model, path, _PassThroughLayer())
     try:
         yield model
     finally:
         for path, module in swapped.items():
-            _set_module(model, path, module)
+            set_module(model, path, module)
 
 
 @torch.inference_mode()

@@ -39,6 +39,15 @@ def get_module(model: nn.Module, path: str) -> nn.Module | None:
     return module
 
 
+def set_module(model: nn.Module, path: str, module: nn.Module) -> nn.Module:
+    """Replace the module at a dotted path (list items included); returns the old one."""
+    parent, _, name = path.rpartition(".")
+    owner = get_module(model, parent) if parent else model
+    old = getattr(owner, name)
+    setattr(owner, name, module)   # nn.ModuleList keeps items under "0", "1", ... too
+    return old
+
+
 @dataclass(frozen=True)
 class LayerGroups:
     """Ordered group name -> module paths, plus the encoder depth."""

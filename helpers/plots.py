@@ -43,23 +43,20 @@ def degradation(curve: pd.DataFrame, metrics=("accuracy", "macro_f1")) -> plt.Fi
 
 
 def methods(summary: pd.DataFrame, title: str, order=None) -> plt.Figure:
-    """Mean test metric per method and delta, with 95% intervals (from ``analysis.summarise``)."""
+    """Mean test metric per method, a marker per delta, with 95% intervals (``summarise``)."""
     metric = summary["metric"].iat[0]
     order = [m for m in (order or summary["method"].unique()) if m in set(summary["method"])]
     deltas = sorted(summary["delta"].unique())
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(order) * len(deltas) ** 0.5 + 3), 4.2))
-    width = 0.8 / len(deltas)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(order) + 2.5), 4.2))
+    offset = 0.6 / max(1, len(deltas))
     for j, d in enumerate(deltas):
         g = summary[summary["delta"] == d].set_index("method").reindex(order)
-        x = np.arange(len(order)) + (j - (len(deltas) - 1) / 2) * width
-        ax.bar(x, g["mean"], width, label=f"delta = {d:g}", color=f"C{j}", alpha=0.85)
+        x = np.arange(len(order)) + (j - (len(deltas) - 1) / 2) * offset
         ax.errorbar(x, g["mean"], yerr=[g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]],
-                    fmt="none", ecolor="black", capsize=3, lw=1)
+                    fmt="o", color=f"C{j}", capsize=3, label=f"delta = {d:g}")
     ax.set_xticks(np.arange(len(order)), order, rotation=30, ha="right")
-    low = np.nanmin(summary["ci_low"].to_numpy())
-    ax.set_ylim(max(0.0, low - 0.05), min(1.0, np.nanmax(summary["ci_high"].to_numpy()) + 0.03))
     ax.set(ylabel=f"test {_label(metric)} on the delta-mixture", title=title)
-    ax.legend(title="shift", fontsize="small")
+    ax.legend(title="shift (share of B)", fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -72,7 +69,8 @@ def coefficient_trajectories(history: pd.DataFrame, title: str) -> plt.Figure:
     fig, axes = plt.subplots(1, max(1, panels.ngroups), figsize=(4.5 * max(1, panels.ngroups), 3.8),
                              squeeze=False, sharey=True)
     for ax, ((method, delta), g) in zip(axes[0], panels):
-        sns.lineplot(g, x="step", y="value", hue="group", ax=ax, legend=ax is axes[0][0])
+        sns.lineplot(g, x="step", y="value", hue="group", ax=ax, legend=ax is axes[0][0],
+                     marker="o" if g["step"].nunique() < 20 else None)
         ax.set(title=f"{method}, delta = {delta:g}", xlabel="optimiser step",
                ylabel="alpha (share of the fine-tuned copy)", ylim=(-0.02, 1.02))
     fig.suptitle(title)
