@@ -220,6 +220,13 @@ METHODS: dict[str, Method] = {m.name: m for m in [
            "one learning rate, no warm-up", strategy="cbv_joint",
            cbv=CBVConfig(space="output", constraint="sum"),
            options={"shared_lr": True, "train": {"alpha_warmup_ratio": 0.0}}),
+    Method("cbv_per_tensor", "cbv", "CBV in weight space, one coefficient per parameter tensor",
+           strategy="cbv_joint", cbv=CBVConfig(space="weight", per_tensor=True)),
+    Method("cbv_sparse", "cbv", "CBV in weight space with a sparsity penalty 0.01 * sum(alpha)",
+           strategy="cbv_joint", cbv=CBVConfig(space="weight", penalty=0.01)),
+    Method("cbv_embeddings", "cbv", "CBV in weight space with coefficients on the embeddings "
+           "and pooler too", strategy="cbv_joint",
+           cbv=CBVConfig(space="weight", include_embeddings=True, include_pooler=True)),
     Method("cbv_two_stage", "cbv", "CBV two-stage: all-layer fine-tune, then alphas on "
            "validation with weights fixed", strategy="cbv_two_stage",
            cbv=CBVConfig(space="weight", constraint="clamp", init=1.0)),

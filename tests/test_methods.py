@@ -1,0 +1,72 @@
+"""Every registered method adapts a tiny model; surgical methods change exactly their groups."""
+from dataclasses import replace
+
+import pytest
+import torch
+
+from helpers.encoding import encode
+from helpers.errors import UserError
+from helpers.evaluation import predict
+from helpers.layers import layer_groups
+from helpers.methods import METHODS, FitInputs, adapt, get_method
+from helpers.models import load_classifier, load_tokenizer
+from helpers.training import TrainConfig
+from tests.test_training import LABELS, toy
+
+CFG = TrainConfig(epochs=2, batch_size=16, lr=2e-3, warmup_ratio=0.0, alpha_warmup_ratio=0.25)
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    tok = load_tokenizer("tiny-bert-4")
+    source = load_classifier("tiny-bert-4", LABELS, seed=0)
+    cache = {}
+
+    def reuse(name):
+        if name not in cache:
+            cache[name] = adapt(get_method(name), x)
+        return cache[name]
+
+    x = FitInputs(source, encode(toy(64, 0), tok, 16), encode(toy(32, 1), tok, 16), LABELS, CFG,
+                  progress=False, reuse=reuse)
+    return x
+
+
+def changed_groups(before, after):
+    groups = layer_groups(before)
+    out = set()
+    for g in groups.names:
+        for (name, p), (_, q) in zip(groups.parameters(before, g), groups.parameters(after, g)):
+            if not torch.equal(p, q):
+                out.add(g)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_adapts(name, inputs):
+    adapted = adapt(get_method(name), inputs)
+    preds = predict(adapted.model, inputs.val)
+    assert len(preds) == len(inputs.val) and preds["pred"].isin([0, 1]).all()
+    alphas = adapted.extras.get("alphas")
+    if get_method(name).family == "cbv":
+        assert alphas and all(0 <= a <= 1 for a in alphas.values())
+
+
+@pytest.mark.parametrize("name, groups", [
+    ("none", set()), ("head", {"head"}), ("first2", {"layer.0", "layer.1"}),
+    ("middle2", {"layer.1", "layer.2"}), ("last2", {"layer.2", "layer.3"}),
+    ("all", {"embeddings", "layer.0", "layer.1", "layer.2", "layer.3", "pooler", "head"})])
+def test_surgical_methods_change_exactly_their_groups(name, groups, inputs):
+    adapted = adapt(get_method(name), inputs)
+    assert changed_groups(inputs.source, adapted.model) == groups
+
+
+def test_wise_ft_picks_a_grid_point_on_validation(inputs):
+    adapted = adapt(get_method("wise_ft"), inputs)
+    assert adapted.extras["wise_alpha"] in adapted.extras["wise_grid"]
+    assert adapted.extras["alphas"]["head"] == 1.0
+
+
+def test_unknown_method():
+    with pytest.raises(UserError, match="unknown method 'surgical'; choose one of"):
+        get_method("surgical")
