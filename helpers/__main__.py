@@ -26,6 +26,21 @@ def _run(args) -> None:
         run_experiment(open_study(name, args.profile, args.data_dir, args.reports_dir))
 
 
+def _bench(args) -> None:
+    from helpers.bench import BenchConfig, default_folder, run_bench, write
+    from helpers.models import DEFAULT_MODEL
+    given = {"steps": args.steps, "repeats": args.repeats}   # unset: BenchConfig's defaults
+    cfg = BenchConfig(model=args.model or DEFAULT_MODEL, experiment=args.quick_experiment,
+                      threads=args.threads, **{k: v for k, v in given.items() if v is not None})
+    result = run_bench(cfg, data_root=args.data_dir, quick_experiment=not args.skip_experiment)
+    for path in write(result, [default_folder(), args.out or default_folder()]):
+        print(f"wrote {path}")
+    for row in result["targets"]:
+        verdict = {True: "PASS", False: "MISS", None: "NOT RUN"}[row["met"]]
+        measured = "-" if row["measured"] is None else f"{row['measured']:.3g}{row['unit']}"
+        print(f"{verdict:<8} {row['name']}: {measured}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
     p.add_argument("--base-url", help="fetch from this mirror instead of the public homes")
     p.set_defaults(func=_download)
+
+    p = sub.add_parser("bench", help="measure training and evaluation speed against the targets")
+    p.add_argument("--out", help="also write bench.json and bench.md here (default: "
+                                 "reports/bench/, where they are always written)")
+    p.add_argument("--quick-experiment", default="books_to_dvd",
+                   help="experiment whose quick-profile run is timed and whose corpora give "
+                        "the degradation curve (default: books_to_dvd)")
+    p.add_argument("--skip-experiment", action="store_true",
+                   help="do not time the quick-profile experiment (it takes ~15 min)")
+    p.add_argument("--steps", type=int, help="optimiser steps per training epoch (default 16)")
+    p.add_argument("--repeats", type=int, help="runs per method, alternating order (default 2)")
+    p.add_argument("--model", help="model name (default: the packaged MiniLM)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
+    p.set_defaults(func=_bench)
     return parser
 
 
