@@ -44,8 +44,9 @@ def execute(name: str, output: Path, parameters: dict) -> Path:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(output),
-                               parameters=parameters, cwd=str(NOTEBOOKS), progress_bar=sys.stderr.isatty(),
-                               kernel_name="python3", log_output=False)
+                               parameters=parameters, cwd=str(NOTEBOOKS),
+                               progress_bar=sys.stderr.isatty(), kernel_name="python3",
+                               log_output=False)
     return to_html(output)
 
 
