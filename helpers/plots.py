@@ -62,19 +62,27 @@ def methods(summary: pd.DataFrame, title: str, order=None) -> plt.Figure:
 
 
 def coefficient_trajectories(history: pd.DataFrame, title: str) -> plt.Figure:
-    """Coefficient alpha of each layer group over training steps, one panel per method/delta."""
+    """Coefficient alpha of each layer group over training: a row per method, a column per delta."""
     alphas = history[history["metric"].str.startswith("alpha/")].copy()
     alphas["group"] = alphas["metric"].str.removeprefix("alpha/")
-    panels = alphas.groupby(["method", "delta"])
-    fig, axes = plt.subplots(1, max(1, panels.ngroups), figsize=(4.5 * max(1, panels.ngroups), 3.8),
-                             squeeze=False, sharey=True)
-    for ax, ((method, delta), g) in zip(axes[0], panels):
-        sns.lineplot(g, x="step", y="value", hue="group", ax=ax, legend=ax is axes[0][0],
-                     marker="o" if g["step"].nunique() < 20 else None)
-        ax.set(title=f"{method}, delta = {delta:g}", xlabel="optimiser step",
-               ylabel="alpha (share of the fine-tuned copy)", ylim=(-0.02, 1.02))
-    fig.suptitle(title)
-    fig.tight_layout()
+    methods_, deltas = sorted(alphas["method"].unique()), sorted(alphas["delta"].unique())
+    fig, axes = plt.subplots(max(1, len(methods_)), max(1, len(deltas)), squeeze=False,
+                             figsize=(4.2 * max(1, len(deltas)) + 1.5, 2.6 * max(1, len(methods_))),
+                             sharey=True)
+    for (i, method), (j, delta) in ((m, d) for m in enumerate(methods_) for d in enumerate(deltas)):
+        ax = axes[i][j]
+        g = alphas[(alphas["method"] == method) & (alphas["delta"] == delta)]
+        sns.lineplot(g, x="step", y="value", hue="group", ax=ax, legend=False,
+                     marker="o" if g["step"].nunique() < 20 else None,
+                     palette="viridis", hue_order=sorted(g["group"].unique(), key=_group_order))
+        ax.set(title=f"{method}, delta = {delta:g}", xlabel="optimiser step" if
+               i == len(methods_) - 1 else "", ylabel="alpha" if j == 0 else "", ylim=(-0.02, 1.02))
+    groups = sorted(alphas["group"].unique(), key=_group_order)
+    colors = sns.color_palette("viridis", len(groups))
+    handles = [plt.Line2D([], [], color=c, label=g) for g, c in zip(groups, colors)]
+    fig.legend(handles=handles, title="layer group", loc="center right")
+    fig.suptitle(f"{title}\n(alpha = share of the fine-tuned copy; 0 = frozen source)")
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
     return fig
 
 
