@@ -103,7 +103,7 @@ def readme_results(profile: str, reports_dir=None, metric: str = "macro_f1") -> 
     store = Store(reports_dir)
     metrics = store.collect("metrics", profile=profile)
     claims = analysis.claims(metrics, store.collect("curve", profile=profile),
-                             store.collect("coefficients", profile=profile), metric)
+                             store.collect("history", profile=profile), metric)
     runs = metrics.drop_duplicates("run_key")
     experiments = sorted(runs["experiment"].unique())
     figures = "\n".join(f"![{e}: degradation](figures/{e}/01_degradation.png)"

@@ -121,10 +121,11 @@ class Store:
             path = folder / f"{name}.parquet"
             if path.exists():
                 frame = pd.read_parquet(path)
-                if name != "metrics":
+                if name != "metrics":  # identify rows by their run, keeping their own columns
                     config = json.loads((folder / "config.json").read_text())
                     for k in ID_COLUMNS:
-                        frame[k] = config.get(k)
+                        if k not in frame:
+                            frame[k] = config.get(k)
                 frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
