@@ -312,6 +312,7 @@ def time_trainer(source, data: BenchData, cfg: BenchConfig, tokenizer) -> dict:
     size, one epoch, the seed, and no saving, logging, reporting or progress bar.
     """
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     model = copy.deepcopy(source)
     dataset = [{"input_ids": ids.tolist(), "labels": int(label)}
@@ -323,6 +324,7 @@ def time_trainer(source, data: BenchData, cfg: BenchConfig, tokenizer) -> dict:
         _reset_accelerate()
         trainer = Trainer(model=model, args=args, train_dataset=dataset,
                           data_collator=DataCollatorWithPadding(tokenizer))
+        trainer.remove_callback(PrinterCallback)   # without a progress bar it prints metrics
         with step_clock() as clock, warnings.catch_warnings():
             # default pin_memory=True warns on machines without an accelerator; harmless
             warnings.filterwarnings("ignore", message=".*pin_memory.*")
@@ -744,6 +746,8 @@ def to_markdown(result: dict) -> str:
               "- Frozen layers run without dropout (eval mode) in every method, cached or not, "
               "so cached prefix features are exactly the recomputed ones; the prefix is "
               "computed once per data set and reused across epochs, methods and deltas.",
+              "- `all` (full fine-tuning) also trains the embeddings, as the Trainer does; CBV "
+              "keeps them frozen at the source, so a CBV step skips their gradient and update.",
               "- On GPUs our engine trains under bf16 autocast; a default Trainer trains in "
               "float32, so the Trainer ratio there also measures that choice.",
               f"- Whole benchmark: {result['seconds'] / 60:.1f} min.", ""]
