@@ -35,6 +35,11 @@ def _bench(args) -> None:
     result = run_bench(cfg, data_root=args.data_dir, quick_experiment=not args.skip_experiment)
     for path in write(result, [default_folder(), args.out or default_folder()]):
         print(f"wrote {path}")
+    if args.readme:
+        from helpers.bench import to_markdown
+        from helpers.report import replace_section
+        replace_section("bench", to_markdown(result))
+        print("updated the performance section of README.md")
     for row in result["targets"]:
         verdict = {True: "PASS", False: "MISS", None: "NOT RUN"}[row["met"]]
         measured = "-" if row["measured"] is None else f"{row['measured']:.3g}{row['unit']}"
@@ -81,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name (default: the packaged MiniLM)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
+    p.add_argument("--readme", action="store_true",
+                   help="also write the tables into README.md's performance section")
     p.set_defaults(func=_bench)
     return parser
 
