@@ -38,7 +38,7 @@ def _bench(args) -> None:
     if args.readme:
         from helpers.bench import to_markdown
         from helpers.report import replace_section
-        replace_section("bench", to_markdown(result))
+        replace_section("bench", to_markdown(result), demote=2)
         print("updated the performance section of README.md")
     for row in result["targets"]:
         verdict = {True: "PASS", False: "MISS", None: "NOT RUN"}[row["met"]]

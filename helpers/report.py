@@ -8,6 +8,7 @@ configuration is skipped by the study itself, so a rerun only executes (cheap) n
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -116,8 +117,15 @@ def readme_results(profile: str, reports_dir=None, metric: str = "macro_f1") -> 
             f"{claims.to_markdown(index=False)}\n")
 
 
-def replace_section(name: str, body: str, readme: Path = ROOT / "README.md") -> None:
-    """Replace a generated README section, the text between its start and end markers."""
+def replace_section(name: str, body: str, readme: Path = ROOT / "README.md",
+                    demote: int = 0) -> None:
+    """Replace a generated README section, the text between its start and end markers.
+
+    ``demote`` pushes the body's headings down that many levels, to nest under the README's.
+    """
+    if demote:
+        body = re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + demote) + " ", body,
+                      flags=re.MULTILINE)
     text = readme.read_text()
     start, end = MARK.format(f"{name}:start"), MARK.format(f"{name}:end")
     if start not in text or end not in text:
