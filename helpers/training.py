@@ -62,8 +62,9 @@ class TrainConfig:
                 raise UserError(f"train setting {name} must be at least 1, "
                                 f"got {getattr(self, name)}")
         for name in ("lr", "alpha_lr", "weight_decay", "max_grad_norm"):
-            if not float(getattr(self, name)) >= 0:
-                raise UserError(f"train setting {name} must be >= 0, got {getattr(self, name)}")
+            if not 0 <= float(getattr(self, name)) < math.inf:
+                raise UserError(f"train setting {name} must be a finite number >= 0, "
+                                f"got {getattr(self, name)}")
         for name in ("warmup_ratio", "alpha_warmup_ratio"):
             if not 0 <= float(getattr(self, name)) < 1:
                 raise UserError(f"train setting {name} must lie in [0, 1), "

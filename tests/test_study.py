@@ -63,6 +63,28 @@ def test_sizes_beyond_the_pools_fail_before_training(shared_data, tmp_path, monk
     assert not any(tmp_path.iterdir())
 
 
+def test_a_non_finite_run_is_reported_and_the_others_go_on(study, monkeypatch):
+    """A method whose head holds NaN: the real engine stops it; the other methods still run."""
+    from dataclasses import replace
+
+    import torch
+
+    from helpers import methods
+
+    def poisoned(method, x):
+        source = methods._fresh(x.source)
+        with torch.no_grad():
+            source.classifier.weight.fill_(float("nan"))
+        return methods.fit_subset(method, replace(x, source=source))
+
+    monkeypatch.setitem(methods.STRATEGIES, "poisoned", poisoned)
+    monkeypatch.setitem(methods.METHODS, "nan_head", methods.Method(
+        "nan_head", "surgical", "head with NaN weights", strategy="poisoned", train=("head",)))
+    out = run_methods(study, ["nan_head", "none"], deltas=[1.0])
+    assert len(out.attrs["failed"]) == 1 and "nan_head" in out.attrs["failed"][0]
+    assert set(out["method"]) == {"none"}
+
+
 def test_unknown_method_and_bad_delta(study):
     with pytest.raises(UserError, match="unknown method 'best'"):
         run_methods(study, ["head", "best"])
