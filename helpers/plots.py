@@ -17,6 +17,13 @@ METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 sns.set_theme(style="whitegrid", context="notebook")
 
 
+def method_order(names) -> list[str]:
+    """Methods in registry order (reference, surgical, baselines, CBV), unknown names last."""
+    from helpers.methods import METHODS
+    rank = {m: i for i, m in enumerate(METHODS)}
+    return sorted(names, key=lambda m: (rank.get(m, len(rank)), m))
+
+
 def _label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
@@ -87,17 +94,28 @@ def coefficient_trajectories(history: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def coefficient_heatmap(coefficients: pd.DataFrame, title: str) -> plt.Figure:
-    """Final alpha per layer group (rows) and run (columns: experiment, method, delta)."""
+    """Final alpha per layer group (rows) and run (columns: experiment, delta), a panel per method."""
     frame = coefficients.copy()
-    frame["run"] = (frame["experiment"] + " | " + frame["method"] + " | d="
-                    + frame["delta"].map("{:g}".format))
-    wide = frame.pivot_table(index="group", columns="run", values="alpha")
-    wide = wide.reindex(sorted(wide.index, key=_group_order))
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * wide.shape[1], 1.2 + 0.4 * wide.shape[0]))
-    sns.heatmap(wide, vmin=0, vmax=1, cmap="viridis", annot=wide.shape[1] <= 24, fmt=".2f",
-                cbar_kws={"label": "alpha (1 = fine-tuned copy, 0 = source)"}, ax=ax)
-    ax.set(title=title, xlabel="", ylabel="layer group")
-    fig.tight_layout()
+    frame["run"] = frame["experiment"] + ", d=" + frame["delta"].map("{:g}".format)
+    methods_ = sorted(frame["method"].unique())
+    runs = sorted(frame["run"].unique())
+    groups = sorted(frame["group"].unique(), key=_group_order)
+    fig, axes = plt.subplots(len(methods_), 1, squeeze=False,
+                             figsize=(2.5 + 0.9 * len(runs), 0.8 + (0.35 * len(groups) + 0.9)
+                                      * len(methods_)))
+    for ax, method in zip(axes[:, 0], methods_):
+        wide = frame[frame["method"] == method].pivot_table(index="group", columns="run",
+                                                            values="alpha")
+        wide = wide.reindex(index=groups, columns=runs)
+        sns.heatmap(wide, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f",
+                    annot_kws={"size": 7}, cbar=False, ax=ax)
+        last = ax is axes[-1, 0]
+        ax.set(title=method, xlabel="", ylabel="layer group")
+        ax.tick_params(axis="x", labelbottom=last, labelsize=8)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
+    fig.colorbar(axes[0, 0].collections[0], ax=axes[:, 0], fraction=0.02,
+                 label="alpha (1 = fine-tuned copy, 0 = source)")
+    fig.suptitle(title, y=1.0)
     return fig
 
 
@@ -128,7 +146,7 @@ def methods_grid(summary: pd.DataFrame, title: str) -> plt.Figure:
     rows = -(-len(experiments) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False,
                              sharey=True)
-    order = list(dict.fromkeys(summary["method"]))
+    order = method_order(summary["method"].unique())
     for ax, name in zip(axes.flat, experiments):
         g = summary[summary["experiment"] == name]
         for j, (delta, d) in enumerate(g.groupby("delta")):
