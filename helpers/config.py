@@ -74,10 +74,6 @@ def experiment_names(path=EXPERIMENTS_FILE) -> list[str]:
     return list(_read(str(path))["experiments"])
 
 
-def profile_names(path=EXPERIMENTS_FILE) -> list[str]:
-    return list(_read(str(path))["profiles"])
-
-
 def load_experiment(name: str, profile: Profile | None = None, path=EXPERIMENTS_FILE
                     ) -> Experiment:
     """Look an experiment up by name (the profile may cap its max_length)."""

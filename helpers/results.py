@@ -106,10 +106,6 @@ class Store:
     def load(self, config: dict, name: str = "metrics") -> pd.DataFrame:
         return pd.read_parquet(self.run_dir(config) / f"{name}.parquet")
 
-    def load_extra(self, config: dict) -> dict:
-        path = self.run_dir(config) / "extra.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
     def collect(self, name: str = "metrics", experiments=None, profile: str | None = None
                 ) -> pd.DataFrame:
         """Concatenate one table over every finished run (optionally filtered)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,6 @@ class FitResult:
     seconds: float
     examples_seen: int
     cached_prefix: int | None = None  # depth of the cached frozen prefix, if any
-    extras: dict = field(default_factory=dict)
 
     @property
     def examples_per_second(self) -> float:
