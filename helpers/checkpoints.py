@@ -77,7 +77,8 @@ def load_model(folder: Path):
     return AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
 
 
-def _trainable_state(model) -> dict[str, torch.Tensor]:
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    """Copies of the trainable weights (the rest cannot change during training), on the CPU."""
     return {n: p.detach().cpu().contiguous().clone() for n, p in model.named_parameters()
             if p.requires_grad}
 
@@ -109,7 +110,7 @@ def save_resume(folder: Path, model, optimizer, progress: dict, best: dict | Non
     target = folder / f"step-{step:07d}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    save_file(_trainable_state(model), target / "weights.safetensors")
+    save_file(trainable_state(model), target / "weights.safetensors")
     tensors, meta = _flatten_optimizer(optimizer)
     save_file(tensors, target / "optimizer.safetensors")
     if best is not None:

@@ -118,9 +118,13 @@ class PrefixCache:
         self.store: dict[str, dict[str, torch.Tensor]] = {}
         self.computed = 0   # examples run through a prefix (for the benchmark's accounting)
 
-    def features(self, model, groups, depth, data: Encoded, device="cpu") -> list[torch.Tensor]:
-        """Prefix features for every example of ``data``, computing only the missing ones."""
-        table = self.store.setdefault(fingerprint(model, groups, depth), {})
+    def features(self, model, groups, depth, data: Encoded, device="cpu",
+                 key: str | None = None) -> list[torch.Tensor]:
+        """Prefix features for every example of ``data``, computing only the missing ones.
+
+        ``key`` is the prefix's ``fingerprint`` when the caller has it already.
+        """
+        table = self.store.setdefault(key or fingerprint(model, groups, depth), {})
         missing = [i for i, ex in enumerate(data.ids) if ex not in table]
         if missing:
             feats = compute_prefix(model, groups, depth, data.subset(missing), device=device)

@@ -42,8 +42,9 @@ def execute(name: str, output: Path, parameters: dict) -> Path:
 
     output.parent.mkdir(parents=True, exist_ok=True)
     # The kernel must import helpers whether or not the project is pip-installed.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
     papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(output),
                                parameters=parameters, cwd=str(NOTEBOOKS),
                                progress_bar=sys.stderr.isatty(), kernel_name="python3",

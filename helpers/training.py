@@ -24,11 +24,11 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from helpers.checkpoints import clear_resume, load_resume, save_resume
+from helpers.checkpoints import clear_resume, load_resume, save_resume, trainable_state
 from helpers.encoding import Encoded, collate, train_batches
 from helpers.errors import UserError
 from helpers.evaluation import bootstrap, predict
-from helpers.features import CACHE, pad_features, prefix_depth, skip_prefix
+from helpers.features import CACHE, fingerprint, pad_features, prefix_depth, skip_prefix
 from helpers.layers import layer_groups
 
 
@@ -133,11 +133,6 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _snapshot(model) -> dict[str, torch.Tensor]:
-    """The trainable weights (the rest cannot change during training)."""
-    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
 def fit(model, train: Encoded, val: Encoded, label_names, cfg: TrainConfig,
         groups_to_train: list[str] | None = None, param_groups: list[dict] | None = None,
         before_step=None, after_step=None, progress: bool = True, desc: str = "train",
@@ -168,8 +163,9 @@ def fit(model, train: Encoded, val: Encoded, label_names, cfg: TrainConfig,
         depth = prefix_depth(groups, groups_to_train)
         depth = depth if depth else None
     if depth:
-        train_feats = CACHE.features(model, groups, depth, train, device=device)
-        val_feats = CACHE.features(model, groups, depth, val, device=device)
+        key = fingerprint(model, groups, depth)   # hashing the prefix weights once per fit
+        train_feats = CACHE.features(model, groups, depth, train, device=device, key=key)
+        val_feats = CACHE.features(model, groups, depth, val, device=device, key=key)
 
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -215,11 +211,14 @@ def fit(model, train: Encoded, val: Encoded, label_names, cfg: TrainConfig,
     start = time.perf_counter()
     bar = tqdm(total=total, initial=first_step, desc=desc, disable=not progress, leave=False)
     train_mode(model, core, groups)
+    order = {}                                  # epoch -> its batches, drawn once
     for step in range(first_step, total):
         epoch, within = divmod(step, steps_per_epoch)
         # Batch order and dropout depend only on (seed, step): a resumed run repeats them.
-        index = train_batches(len(train), cfg.batch_size,
-                              np.random.default_rng([cfg.seed, epoch]))[within]
+        if epoch not in order:
+            order = {epoch: train_batches(len(train), cfg.batch_size,
+                                          np.random.default_rng([cfg.seed, epoch]))}
+        index = order[epoch][within]
         if accelerator.num_processes > 1:  # under `accelerate launch`: one shard per process
             index = index[accelerator.process_index::accelerator.num_processes]
         torch.manual_seed(cfg.seed * 1_000_003 + step)
@@ -261,7 +260,7 @@ def fit(model, train: Encoded, val: Encoded, label_names, cfg: TrainConfig,
                       "value": v} for m, v in zip(scores["metric"], scores["value"])]
             score = float(scores.set_index("metric")["value"][cfg.select_metric])
             if score > best_score:
-                best_score, best_step, best = score, step, _snapshot(core)
+                best_score, best_step, best = score, step, trainable_state(core)
         if resume_dir is not None and step in save_at and step + 1 < total:
             save_resume(resume_dir, core, optimizer,
                         {"step": step + 1, "seen": seen, "rows": rows, "best_score": best_score,

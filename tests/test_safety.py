@@ -16,12 +16,9 @@ def test_no_pickle_and_no_unsafe_torch_load(path):
             names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
             assert not any(n.split(".")[0] in ("pickle", "dill", "joblib", "cloudpickle")
                            for n in names), f"{path.name}:{node.lineno} imports a pickler"
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("torch.load", "load"):
-            if ast.unparse(node.func) == "load" and "safetensors" not in path.read_text():
-                continue
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.load":
             kwargs = {k.arg: ast.unparse(k.value) for k in node.keywords}
-            if ast.unparse(node.func) == "torch.load":
-                assert kwargs.get("weights_only") == "True", f"{path.name}:{node.lineno}"
+            assert kwargs.get("weights_only") == "True", f"{path.name}:{node.lineno}"
 
 
 def test_checkpoints_are_safetensors_only():
