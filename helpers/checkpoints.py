@@ -9,7 +9,6 @@ Nothing here pickles: tensors go through safetensors, everything else through JS
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import transformers
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
+from helpers.download import sha256_file
 from helpers.errors import UserError
 
 # Our own progress bars say what is happening; the per-file load/save bars only add noise.
@@ -33,16 +33,8 @@ class CheckpointError(UserError):
     """A stored checkpoint is missing a file or fails its digest check."""
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_digests(folder: Path) -> None:
-    digests = {p.name: sha256(p) for p in sorted(folder.iterdir())
+    digests = {p.name: sha256_file(p) for p in sorted(folder.iterdir())
                if p.is_file() and p.name != DIGESTS}
     tmp = folder / f".{DIGESTS}.tmp"
     tmp.write_text(json.dumps(digests, indent=1, sort_keys=True))
@@ -56,7 +48,7 @@ def verify(folder: Path, fix: str) -> None:
         raise CheckpointError(f"checkpoint {folder} has no {DIGESTS}; {fix}")
     for name, digest in json.loads(listing.read_text()).items():
         path = folder / name
-        if not path.exists() or sha256(path) != digest:
+        if not path.exists() or sha256_file(path) != digest:
             raise CheckpointError(f"checkpoint file {path} fails verification (missing or "
                                   f"SHA-256 mismatch); {fix}")
 

@@ -85,11 +85,6 @@ def read_sources(path: Path = SOURCES_FILE) -> dict[str, Source]:
     return sources
 
 
-def source_url(name: str, path: str | None = None) -> str:
-    """The public address a corpus file comes from (the archive, for archived corpora)."""
-    return read_sources()[name].address(path)
-
-
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()

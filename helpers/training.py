@@ -86,10 +86,6 @@ class FitResult:
     examples_seen: int
     cached_prefix: int | None = None  # depth of the cached frozen prefix, if any
 
-    @property
-    def examples_per_second(self) -> float:
-        return self.examples_seen / self.seconds if self.seconds else float("nan")
-
 
 def make_accelerator() -> Accelerator:
     """bf16 autocast on GPUs, full precision on CPUs; scale-out comes from `accelerate launch`."""
