@@ -6,7 +6,7 @@ PROFILE ?= quick
 EXPERIMENTS ?=
 DATA_DIR ?= $(or $(CBV_DATA_DIR),data/raw)
 
-.PHONY: setup data report test bench clean-reports
+.PHONY: setup data report test lint readme bench clean-reports
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ report: data
 
 test: setup
 	$(PY) -m pytest -q
+
+# ruff (lint and format check), configured in pyproject.toml; CI runs it before the tests.
+lint: setup
+	$(VENV)/bin/ruff check helpers tools tests
+	$(VENV)/bin/ruff format --check helpers tools tests
+
+# Rewrites README.md's results section from the stored runs of PROFILE (explicit, never a side effect).
+readme: setup
+	$(PY) -m helpers readme --profile $(PROFILE)
 
 bench: setup
 	$(PY) -m helpers bench

@@ -1,4 +1,8 @@
-"""Command line: ``python -m helpers {report,run,download,bench} ...`` (``--help`` on each)."""
+"""Command line: ``python -m helpers {report,run,download,readme,bench} ...`` (``--help`` on each).
+
+Each command imports only what it needs, so ``--help`` and configuration errors come at once.
+"""
+
 from __future__ import annotations
 
 import argparse
@@ -8,42 +12,50 @@ from helpers.errors import UserError
 
 
 def _download(args) -> None:
-    from helpers.download import download_corpora
+    from helpers.data.download import download_corpora
+
     download_corpora(args.corpora or None, data_root=args.data_dir, base_url=args.base_url)
 
 
 def _report(args) -> None:
-    from helpers.report import run_report
-    run_report(args.profile, args.experiments, data_dir=args.data_dir,
-               reports_dir=args.reports_dir, figures_dir=args.figures_dir,
-               analysis=not args.no_analysis)
+    from helpers.report.runner import run_report
+
+    run_report(
+        args.profile,
+        args.experiments,
+        data_dir=args.data_dir,
+        reports_dir=args.reports_dir,
+        figures_dir=args.figures_dir,
+        analysis=not args.no_analysis,
+    )
 
 
 def _run(args) -> None:
-    from helpers.config import experiment_names
-    from helpers.study import open_study, run_experiment
+    from helpers.spec.experiments import experiment_names
+    from helpers.study.adaptation import run_experiment
+    from helpers.study.experiment import open_study
+
     for name in args.experiments or experiment_names():
         run_experiment(open_study(name, args.profile, args.data_dir, args.reports_dir))
 
 
+def _readme(args) -> None:
+    from tools.readme import update_readme
+
+    update_readme(args.profile, args.reports_dir)
+    print(f"updated the results section of README.md from the stored {args.profile} runs")
+
+
 def _bench(args) -> None:
-    from helpers.bench import BenchConfig, default_folder, run_bench, write
-    from helpers.models import DEFAULT_MODEL
-    given = {"steps": args.steps, "repeats": args.repeats}   # unset: BenchConfig's defaults
-    cfg = BenchConfig(model=args.model or DEFAULT_MODEL, experiment=args.quick_experiment,
-                      threads=args.threads, **{k: v for k, v in given.items() if v is not None})
-    result = run_bench(cfg, data_root=args.data_dir, quick_experiment=not args.skip_experiment)
-    for path in write(result, [default_folder(), args.out or default_folder()]):
-        print(f"wrote {path}")
+    from tools.bench.markdown import to_markdown
+    from tools.bench.run import main
+
+    result = main(args)
     if args.readme:
-        from helpers.bench import to_markdown
-        from helpers.report import replace_section
+        from tools.readme import replace_section
+
         replace_section("bench", to_markdown(result), demote=2)
         print("updated the performance section of README.md")
-    for row in result["targets"]:
-        verdict = {True: "PASS", False: "MISS", None: "NOT RUN"}[row["met"]]
-        measured = "-" if row["measured"] is None else f"{row['measured']:.3g}{row['unit']}"
-        print(f"{verdict:<8} {row['name']}: {measured}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,35 +71,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-analysis", action="store_true", help="skip notebook 04")
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("run", help="train and store every run of the series without notebooks "
-                       "(for batch jobs and `accelerate launch`); `report` then renders them")
+    p = sub.add_parser(
+        "run",
+        help="train and store every run of the series without notebooks "
+        "(for batch jobs and `accelerate launch`); `report` then renders them",
+    )
     p.add_argument("--profile", default="quick", help="smoke, quick (default) or full")
     p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
     p.add_argument("--reports-dir", help="where results go (default: reports/)")
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("download", help="fetch every corpus from its public home into the data root")
+    p = sub.add_parser(
+        "download", help="fetch every corpus from its public home into the data root"
+    )
     p.add_argument("--corpora", nargs="*", help="corpus names (default: all)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
     p.add_argument("--base-url", help="fetch from this mirror instead of the public homes")
     p.set_defaults(func=_download)
 
+    p = sub.add_parser("readme", help="rewrite README.md's results section from stored runs")
+    p.add_argument("--profile", default="quick", help="the profile whose runs it shows")
+    p.add_argument("--reports-dir", help="where results are (default: reports/)")
+    p.set_defaults(func=_readme)
+
     p = sub.add_parser("bench", help="measure training and evaluation speed against the targets")
-    p.add_argument("--out", help="also write bench.json and bench.md here (default: "
-                                 "reports/bench/, where they are always written)")
-    p.add_argument("--quick-experiment", default="books_to_dvd",
-                   help="experiment whose quick-profile run is timed and whose corpora give "
-                        "the degradation curve (default: books_to_dvd)")
-    p.add_argument("--skip-experiment", action="store_true",
-                   help="do not time the quick-profile experiment (it takes ~15 min)")
+    p.add_argument(
+        "--out",
+        help="also write bench.json and bench.md here (default: "
+        "reports/bench/, where they are always written)",
+    )
+    p.add_argument(
+        "--quick-experiment",
+        default="books_to_dvd",
+        help="experiment whose quick-profile run is timed and whose corpora give "
+        "the degradation curve (default: books_to_dvd)",
+    )
+    p.add_argument(
+        "--skip-experiment",
+        action="store_true",
+        help="do not time the quick-profile experiment (it takes ~15 min)",
+    )
     p.add_argument("--steps", type=int, help="optimiser steps per training epoch (default 16)")
     p.add_argument("--repeats", type=int, help="runs per method, alternating order (default 2)")
     p.add_argument("--model", help="model name (default: the packaged MiniLM)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
-    p.add_argument("--readme", action="store_true",
-                   help="also write the tables into README.md's performance section")
+    p.add_argument(
+        "--readme",
+        action="store_true",
+        help="also write the tables into README.md's performance section",
+    )
     p.set_defaults(func=_bench)
     return parser
 

@@ -1,13 +1,16 @@
 """Every path the project uses, built in one place from the repository root."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from helpers.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 FIGURES = ROOT / "figures"
-REPORTS = ROOT / "reports"          # executed notebooks, HTML, result store (git-ignored)
+REPORTS = ROOT / "reports"  # executed notebooks, HTML, result store (git-ignored)
 DEFAULT_DATA_ROOT = ROOT / "data" / "raw"
 SOURCES_FILE = ROOT / "data" / "sources.toml"
 EXPERIMENTS_FILE = ROOT / "experiments.yaml"
@@ -25,6 +28,18 @@ def _resolve(explicit, env: str, default: Path) -> Path:
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """Where the corpora are: the argument, else $CBV_DATA_DIR, else data/raw/."""
     return _resolve(explicit, DATA_ENV, DEFAULT_DATA_ROOT)
+
+
+def require_data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The data root (as ``data_root``), or a UserError naming the fix when it does not exist."""
+    root = data_root(explicit)
+    if not root.is_dir():
+        raise UserError(
+            f"data root {root} does not exist; fetch the corpora with "
+            f"`python -m helpers download --data-dir {root}`, or point --data-dir "
+            "(or $CBV_DATA_DIR) at a folder that holds them"
+        )
+    return root
 
 
 def reports_root(explicit: str | os.PathLike | None = None) -> Path:

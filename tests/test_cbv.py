@@ -1,4 +1,5 @@
 """CBV fine-tuning: a table of configs against tiny models of every supported family."""
+
 from __future__ import annotations
 
 import copy
@@ -7,14 +8,16 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from helpers.cbv import CBVConfig, Coefficients, Mixer, wrap
 from helpers.errors import UserError
-from helpers.layers import layer_groups
-from helpers.models import load_classifier
+from helpers.models.cbv import wrap
+from helpers.models.layers import layer_groups
+from helpers.models.loading import load_classifier
+from helpers.models.mixer import Coefficients, Mixer
+from helpers.spec.cbv import CBVConfig
 
 FAMILIES = ("bert", "roberta", "distilbert", "electra")
 MODELS = [f"tiny-{f}-2" for f in FAMILIES]
-DEEP_MODELS = [f"tiny-{f}-3" for f in FAMILIES]   # a third layer, so "first two" is a subset
+DEEP_MODELS = [f"tiny-{f}-3" for f in FAMILIES]  # a third layer, so "first two" is a subset
 # (space, per_tensor): per-tensor coefficients exist in weight space only
 MIXINGS = [("weight", False), ("weight", True), ("output", False)]
 ATOL = 1e-10  # float64 throughout; the mixing is exact at alpha in {0, 1}
@@ -65,8 +68,9 @@ def cbv_pair(name, space="weight", per_tensor=False, **kw):
 @pytest.mark.parametrize("space,per_tensor", MIXINGS)
 @pytest.mark.parametrize("name", MODELS)
 def test_alpha_one_is_finetuned_and_zero_is_source(name, space, per_tensor):
-    source, finetuned, cbv = cbv_pair(name, space, per_tensor,
-                                      include_embeddings=True, include_pooler=True)
+    source, finetuned, cbv = cbv_pair(
+        name, space, per_tensor, include_embeddings=True, include_pooler=True
+    )
     batch = make_batch()
     assert not torch.allclose(logits(source, batch), logits(finetuned, batch))
     cbv.set_alphas(1.0)
@@ -78,14 +82,15 @@ def test_alpha_one_is_finetuned_and_zero_is_source(name, space, per_tensor):
 @pytest.mark.parametrize("space,per_tensor", MIXINGS)
 @pytest.mark.parametrize("name", MODELS)
 def test_groups_without_coefficient_stay_at_source(name, space, per_tensor):
-    source, finetuned, cbv = cbv_pair(name, space, per_tensor)   # embeddings, pooler: no alpha
+    source, finetuned, cbv = cbv_pair(name, space, per_tensor)  # embeddings, pooler: no alpha
     batch = make_batch()
     cbv.set_alphas(1.0)
     frozen_groups = [g for g in ("embeddings", "pooler") if g in layer_groups(source).paths]
     expected = transplant(finetuned, source, frozen_groups)
     torch.testing.assert_close(logits(cbv, batch), logits(expected, batch), rtol=0, atol=ATOL)
-    assert all(not p.requires_grad for n, p in cbv.model.named_parameters()
-               if cbv.groups.group_of(n) in frozen_groups)
+    assert all(
+        not p.requires_grad for g in frozen_groups for _, p in cbv.groups.parameters(cbv.model, g)
+    )
 
 
 @pytest.mark.parametrize("space,per_tensor", MIXINGS)
@@ -108,8 +113,9 @@ def test_weight_and_output_space_agree_at_binary_alphas(name):
         alphas = dict(zip(by_weight.alphas(), map(float, pattern)))
         by_weight.set_alphas(alphas)
         by_output.set_alphas(alphas)
-        torch.testing.assert_close(logits(by_weight, batch), logits(by_output, batch),
-                                   rtol=0, atol=ATOL)
+        torch.testing.assert_close(
+            logits(by_weight, batch), logits(by_output, batch), rtol=0, atol=ATOL
+        )
 
 
 def test_wrapping_without_source_starts_identical_to_the_model():
@@ -144,8 +150,9 @@ def test_alpha_gradient_matches_finite_differences(name, space, per_tensor, cons
             down = cbv(**batch).loss.item()
             raw[i] += h
         numeric.append((up - down) / (2 * h))
-    torch.testing.assert_close(raw.grad[idx], torch.tensor(numeric, dtype=raw.dtype),
-                               rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        raw.grad[idx], torch.tensor(numeric, dtype=raw.dtype), rtol=1e-5, atol=1e-8
+    )
     assert raw.grad.abs().sum() > 0
 
 
@@ -161,20 +168,23 @@ def test_pitfall_zero_alpha_gradient_until_weights_move(name, space):
     assert torch.count_nonzero(raw.grad) == 0
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in cbv.weight_parameters())
 
-    # the warm-up the training engine runs: weights only, alphas frozen
-    cbv.freeze_alphas(True)
-    opt = torch.optim.Adam([dict(params=cbv.weight_parameters(), lr=1e-3),
-                            dict(params=cbv.alpha_parameters(), lr=1e-2)])
+    # the warm-up the training engine runs: the coefficients' learning rate held at zero
+    opt = torch.optim.Adam(
+        [dict(params=cbv.weight_parameters(), lr=1e-3), dict(params=cbv.alpha_parameters(), lr=0.0)]
+    )
     start = raw.detach().clone()
     for _ in range(3):
         opt.zero_grad(set_to_none=True)
         cbv(**batch).loss.backward()
-        assert raw.grad is None
         opt.step()
     assert torch.equal(raw, start)
-    assert min(cbv.drift().values()) > 0
+    assert all(
+        not torch.equal(m.trainable.get_parameter(n), m.frozen.get_parameter(n))
+        for m in cbv.mixers()
+        for n in m.names
+        if n.endswith("weight")
+    )
 
-    cbv.freeze_alphas(False)
     opt.zero_grad(set_to_none=True)
     cbv(**batch).loss.backward()
     assert torch.count_nonzero(raw.grad) == raw.numel()
@@ -250,7 +260,7 @@ def test_sum_constraint_rescales_to_one(per_tensor):
 def test_penalty_adds_the_documented_amount(penalty, budget):
     _, _, cbv = cbv_pair("tiny-electra-2", penalty=penalty, budget=budget, init=0.6)
     batch = make_batch()
-    total = sum(cbv.alphas().values())                     # 3 groups x 0.6 = 1.8
+    total = sum(cbv.alphas().values())  # 3 groups x 0.6 = 1.8
     extra = penalty * (total if budget is None else max(total - budget, 0.0))
     with torch.no_grad():
         plain = cbv.model(**batch).loss.item()
@@ -259,19 +269,22 @@ def test_penalty_adds_the_documented_amount(penalty, budget):
         assert cbv(**no_labels).loss is None
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(space="weights"), "unknown CBV space"),
-    (dict(constraint="softmax"), "unknown CBV constraint"),
-    (dict(init=1.5), r"in \[0, 1\]"),
-    (dict(init=float("nan")), r"in \[0, 1\]"),
-    (dict(init=0.0), "strictly inside"),
-    (dict(init=1.0, constraint="sum"), "strictly inside"),
-    (dict(penalty=-1.0), ">= 0"),
-    (dict(budget=1.0), "no effect with penalty=0"),
-    (dict(penalty=0.1, budget=0.0), "> 0"),
-    (dict(space="output", per_tensor=True), "needs space='weight'"),
-    (dict(per_tensor=1), "True or False"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(space="weights"), "unknown CBV space"),
+        (dict(constraint="softmax"), "unknown CBV constraint"),
+        (dict(init=1.5), r"in \[0, 1\]"),
+        (dict(init=float("nan")), r"in \[0, 1\]"),
+        (dict(init=0.0), "strictly inside"),
+        (dict(init=1.0, constraint="sum"), "strictly inside"),
+        (dict(penalty=-1.0), ">= 0"),
+        (dict(budget=1.0), "no effect with penalty=0"),
+        (dict(penalty=0.1, budget=0.0), "> 0"),
+        (dict(space="output", per_tensor=True), "needs space='weight'"),
+        (dict(per_tensor=1), "True or False"),
+    ],
+)
 def test_config_validation_names_the_fix(kwargs, message):
     with pytest.raises(UserError, match=message):
         CBVConfig(**kwargs)
@@ -303,8 +316,12 @@ def test_coefficient_names_and_parameter_split(name):
     assert list(per_group.alphas()) == groups
     per_tensor = wrap(copy.deepcopy(model), CBVConfig(per_tensor=True))
     view = layer_groups(model)
-    mixed = [n for g in view.names if g not in ("embeddings", "pooler")
-             for n, _ in view.parameters(model, g)]
+    mixed = [
+        n
+        for g in view.names
+        if g not in ("embeddings", "pooler")
+        for n, _ in view.parameters(model, g)
+    ]
     assert len(per_tensor.alphas()) == len(mixed)
     assert all(k.split("/")[0] in groups for k in per_tensor.alphas())
     if name.startswith("tiny-distilbert"):
@@ -358,11 +375,15 @@ def test_training_smoke(space):
     torch.manual_seed(0)
     cbv = wrap(load_classifier("tiny-bert-2"), CBVConfig(space=space)).train()
     batch = make_batch(n=16, length=12, seed=5)
-    opt = torch.optim.Adam([dict(params=cbv.weight_parameters(), lr=1e-3),
-                            dict(params=cbv.alpha_parameters(), lr=1e-2)])
+    opt = torch.optim.Adam(
+        [
+            dict(params=cbv.weight_parameters(), lr=1e-3),
+            dict(params=cbv.alpha_parameters(), lr=1e-2),
+        ]
+    )
     start, losses = cbv.alphas(), []
     for step in range(20):
-        cbv.freeze_alphas(step < 5)
+        opt.param_groups[1]["lr"] = 1e-2 if step >= 5 else 0.0  # the engine's warm-up
         loss = cbv(**batch).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,4 +1,5 @@
 """Corpus loaders: the real files in ../shared/data, the parsers' quirks, and the error messages."""
+
 from __future__ import annotations
 
 import json
@@ -8,24 +9,36 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import corpora
-from helpers.corpora import (CORPORA, SPLITS, TASKS, Corpus, corpus_summary, load_corpus,
-                             load_hub, load_table)
-from helpers.download import read_sources
+from helpers.data import cleaning, corpora
+from helpers.data.corpora import CORPORA, corpus_summary, load_corpus
+from helpers.data.schema import SPLITS, TASKS, Corpus
+from helpers.data.sources import read_sources
+from helpers.data.tables import load_hub, load_table
 from helpers.errors import UserError
 
 PAIRS = [(name, task) for name, spec in CORPORA.items() for task in spec.tasks]
-DROP_KEYS = ("blank_dropped", "duplicate_dropped", "conflicting_duplicate_dropped",
-             "overlap_dropped")
+DROP_KEYS = (
+    "blank_dropped",
+    "duplicate_dropped",
+    "conflicting_duplicate_dropped",
+    "overlap_dropped",
+)
 
 # Rows as published, per split (before any cleaning).
 RAW = {
     "tweeteval_hate": {"train": 9000, "validation": 1000, "test": 2970},
     "tweeteval_offensive": {"train": 11916, "validation": 1324, "test": 860},
 }
-RAW_TOTAL = {"amazon_books": 2000, "amazon_dvd": 2000, "amazon_electronics": 2000,
-             "amazon_kitchen": 2000, "tweeteval_hate": 12970, "tweeteval_offensive": 14100,
-             "davidson": 24783, "stormfront": 10944}
+RAW_TOTAL = {
+    "amazon_books": 2000,
+    "amazon_dvd": 2000,
+    "amazon_electronics": 2000,
+    "amazon_kitchen": 2000,
+    "tweeteval_hate": 12970,
+    "tweeteval_offensive": 14100,
+    "davidson": 24783,
+    "stormfront": 10944,
+}
 # Rows kept after cleaning, pinned so that a change to parsing or cleaning shows up here.
 KEPT = {
     ("amazon_books", "sentiment"): (1559, 197, 200),
@@ -46,6 +59,7 @@ def all_splits(name, task, root):
 
 # ---------------------------------------------------------------- real files
 
+
 @pytest.mark.parametrize("name,task", PAIRS)
 def test_every_corpus_loads_clean_and_disjoint(shared_data, name, task):
     splits = all_splits(name, task, shared_data)
@@ -59,8 +73,9 @@ def test_every_corpus_loads_clean_and_disjoint(shared_data, name, task):
         assert f["text"].map(lambda t: isinstance(t, str) and t == t.strip() and t != "").all()
         assert not f["text"].str.contains("&amp;|&quot;|&#8220;|\x1a", regex=True).any()
         s = c.summary
-        dropped = sum(v for k, v in s.items() if k.endswith("_dropped") or
-                      k.startswith("label_dropped:"))
+        dropped = sum(
+            v for k, v in s.items() if k.endswith("_dropped") or k.startswith("label_dropped:")
+        )
         assert s["kept"] == len(f) and s["raw"] == s["kept"] + dropped
     ids = pd.concat([c.frame["id"] for c in splits.values()])
     texts = pd.concat([c.frame["text"] for c in splits.values()])
@@ -76,7 +91,7 @@ def test_raw_counts_match_the_published_corpus(shared_data, name):
     assert raw.sum() == RAW_TOTAL[name]
     if name in RAW:
         assert raw.to_dict() == RAW[name]
-    else:   # hash split: close to 80/10/10
+    else:  # hash split: close to 80/10/10
         assert abs(raw["train"] / raw.sum() - 0.8) < 0.03
         assert abs(raw["test"] / raw.sum() - 0.1) < 0.03
 
@@ -90,8 +105,12 @@ def test_summary_is_tidy(shared_data):
 
 
 def test_stormfront_posts_never_straddle_splits(shared_data):
-    posts = {s: set(load_corpus("stormfront", s, data_root=shared_data).frame["id"]
-                    .str.split("_").str[0]) for s in SPLITS}
+    posts = {
+        s: set(
+            load_corpus("stormfront", s, data_root=shared_data).frame["id"].str.split("_").str[0]
+        )
+        for s in SPLITS
+    }
     assert not posts["train"] & posts["validation"]
     assert not posts["train"] & posts["test"]
     assert not posts["validation"] & posts["test"]
@@ -110,7 +129,7 @@ def test_quirks_are_counted(shared_data):
     assert books.query("quirk == 'duplicate_id_suffixed'")["count"].sum() == 0
 
     dav = corpus_summary("davidson", data_root=shared_data, task="offensive")
-    for quirk in ("html_unescaped", "mention_anonymised", "retweet_marker_removed"):
+    for quirk in ("html_unescaped", "mention_anonymised", "retweet_marker_removed"):  # noqa: B007 (read by query)
         assert dav.query("quirk == @quirk")["count"].sum() > 1000
 
 
@@ -133,9 +152,11 @@ def test_label_mapping_follows_the_docstring(shared_data):
 
 def test_splits_do_not_depend_on_task(shared_data):
     for split in SPLITS:
-        ids = [set(load_corpus("davidson", split, t, data_root=shared_data).frame["id"])
-               for t in ("hate", "offensive")]
-        assert len(ids[0] ^ ids[1]) < 10   # only conflicting duplicates differ per task
+        ids = [
+            set(load_corpus("davidson", split, t, data_root=shared_data).frame["id"])
+            for t in ("hate", "offensive")
+        ]
+        assert len(ids[0] ^ ids[1]) < 10  # only conflicting duplicates differ per task
 
 
 def test_corpus_is_parsed_once_per_root(shared_data):
@@ -169,11 +190,18 @@ def test_registry_matches_sources_toml():
 
 # ---------------------------------------------------------------- names
 
-@pytest.mark.parametrize("call,words", [
-    (lambda: load_corpus("imdb", "train"), ["unknown corpus 'imdb'", "davidson", "stormfront"]),
-    (lambda: load_corpus("davidson", "train", "sentiment"), ["unknown task", "hate, offensive"]),
-    (lambda: load_corpus("davidson", "dev"), ["unknown split 'dev'", "test, train, val"]),
-])
+
+@pytest.mark.parametrize(
+    "call,words",
+    [
+        (lambda: load_corpus("imdb", "train"), ["unknown corpus 'imdb'", "davidson", "stormfront"]),
+        (
+            lambda: load_corpus("davidson", "train", "sentiment"),
+            ["unknown task", "hate, offensive"],
+        ),
+        (lambda: load_corpus("davidson", "dev"), ["unknown split 'dev'", "test, train, val"]),
+    ],
+)
 def test_unknown_names_list_the_valid_ones(call, words):
     with pytest.raises(UserError) as e:
         call()
@@ -204,19 +232,26 @@ def write_amazon(root: Path, negative: str, positive: str, subdir: str = "books"
 
 
 def test_review_parser_is_tolerant(tmp_path):
-    negative = ('<?xml version="1.0"?>\n<reviews>\n'
-                + REVIEW.format(uid="a:1", text="Tom & Jerry &quot;bad&quot; &#8220;x&#8221;")
-                + REVIEW.format(uid="a:1", text="same id, other text")
-                + REVIEW.format(uid="", text="no id here")
-                + "<review><unique_id>e</unique_id><review_text></review_text></review>\n"
-                + "</reviews>\n")
+    negative = (
+        '<?xml version="1.0"?>\n<reviews>\n'
+        + REVIEW.format(uid="a:1", text="Tom & Jerry &quot;bad&quot; &#8220;x&#8221;")
+        + REVIEW.format(uid="a:1", text="same id, other text")
+        + REVIEW.format(uid="", text="no id here")
+        + "<review><unique_id>e</unique_id><review_text></review_text></review>\n"
+        + "</reviews>\n"
+    )
     positive = REVIEW.format(uid="b:2", text="great\x1astuff")
     write_amazon(tmp_path, negative, positive)
     c = load_corpus("amazon_books", "train", data_root=tmp_path)
-    everything = pd.concat([load_corpus("amazon_books", s, data_root=tmp_path).frame
-                            for s in SPLITS]).set_index("id")
-    assert set(everything.index) == {"books:a:1", "books:a:1#2", "books:negative.review:23",
-                                     "books:b:2"}
+    everything = pd.concat(
+        [load_corpus("amazon_books", s, data_root=tmp_path).frame for s in SPLITS]
+    ).set_index("id")
+    assert set(everything.index) == {
+        "books:a:1",
+        "books:a:1#2",
+        "books:negative.review:23",
+        "books:b:2",
+    }
     assert everything.loc["books:a:1", "text"] == 'Tom & Jerry "bad" \u201cx\u201d'
     assert everything.loc["books:b:2", "text"] == "great\ufffdstuff"
     assert everything.loc["books:b:2", "label"] == 1
@@ -227,16 +262,18 @@ def test_review_parser_is_tolerant(tmp_path):
 
 
 def test_clean_text_leaves_bare_ampersands():
-    assert corpora.clean_text("AT&T &amp; R&D &notanentity") == ("AT&T & R&D &notanentity",
-                                                                 {"html_unescaped": True,
-                                                                  "control_char_replaced": False})
-    assert corpora.normalise_tweet("!!! RT @a_b: hi RT RT @c me@x.org")[0] == (
-        "!!! @user: hi @user me@x.org")
+    assert cleaning.clean_text("AT&T &amp; R&D &notanentity") == (
+        "AT&T & R&D &notanentity",
+        {"html_unescaped": True, "control_char_replaced": False},
+    )
+    assert cleaning.normalise_tweet("!!! RT @a_b: hi RT RT @c me@x.org")[0] == (
+        "!!! @user: hi @user me@x.org"
+    )
 
 
 def test_hash_split_is_stable_and_proportioned():
-    assert corpora.hash_split("12834217") == corpora.hash_split("12834217")
-    splits = pd.Series([corpora.hash_split(str(i)) for i in range(20000)])
+    assert cleaning.hash_split("12834217") == cleaning.hash_split("12834217")
+    splits = pd.Series([cleaning.hash_split(str(i)) for i in range(20000)])
     counts = splits.value_counts(normalize=True)
     assert counts["train"] == pytest.approx(0.8, abs=0.01)
     assert counts["validation"] == pytest.approx(0.1, abs=0.01)
@@ -254,8 +291,11 @@ def write_stormfront(root: Path, rows: list[tuple[str, str, str]], skip_file: st
 
 
 def test_stormfront_synthetic_drops_and_groups(tmp_path):
-    rows = [(f"{post}_{i}", label, f"sentence {post} {i}") for post in range(40)
-            for i, label in enumerate(["hate", "noHate", "relation", "idk/skip"], 1)]
+    rows = [
+        (f"{post}_{i}", label, f"sentence {post} {i}")
+        for post in range(40)
+        for i, label in enumerate(["hate", "noHate", "relation", "idk/skip"], 1)
+    ]
     write_stormfront(tmp_path, rows)
     frames = {s: load_corpus("stormfront", s, data_root=tmp_path).frame for s in SPLITS}
     assert sum(len(f) for f in frames.values()) == 80
@@ -264,6 +304,7 @@ def test_stormfront_synthetic_drops_and_groups(tmp_path):
 
 
 # ---------------------------------------------------------------- missing and corrupt files
+
 
 def copy_tree(shared_data: Path, rel: str, dest_root: Path) -> Path:
     dest = dest_root / rel
@@ -281,15 +322,22 @@ def expect_error(name, root, *words, split="train", task=None):
     return message
 
 
-@pytest.mark.parametrize("name,rel", [
-    ("davidson", "davidson/data/labeled_data.csv"),
-    ("tweeteval_hate", "tweeteval/datasets/hate/train_text.txt"),
-    ("amazon_kitchen", "amazon_multidomain/sorted_data_acl/kitchen_&_housewares/negative.review"),
-    ("stormfront", "stormfront/annotations_metadata.csv"),
-])
+@pytest.mark.parametrize(
+    "name,rel",
+    [
+        ("davidson", "davidson/data/labeled_data.csv"),
+        ("tweeteval_hate", "tweeteval/datasets/hate/train_text.txt"),
+        (
+            "amazon_kitchen",
+            "amazon_multidomain/sorted_data_acl/kitchen_&_housewares/negative.review",
+        ),
+        ("stormfront", "stormfront/annotations_metadata.csv"),
+    ],
+)
 def test_missing_file_names_path_url_and_command(tmp_path, name, rel):
-    url = read_sources()[name].address(rel.split("/", 1)[1]
-                                      if read_sources()[name].format == "file" else None)
+    url = read_sources()[name].address(
+        rel.split("/", 1)[1] if read_sources()[name].format == "file" else None
+    )
     expect_error(name, tmp_path, "missing file", tmp_path / rel, url)
 
 
@@ -311,8 +359,9 @@ def test_non_integer_label(shared_data, tmp_path):
     lines = labels.read_text().splitlines(keepends=True)
     lines[4] = "offensive\n"
     labels.write_text("".join(lines))
-    expect_error("tweeteval_offensive", tmp_path, labels, "line 5", "'offensive'",
-                 split="validation")
+    expect_error(
+        "tweeteval_offensive", tmp_path, labels, "line 5", "'offensive'", split="validation"
+    )
 
 
 def test_csv_missing_columns_and_short_rows(tmp_path):
@@ -321,12 +370,14 @@ def test_csv_missing_columns_and_short_rows(tmp_path):
     path.write_text(",count,tweet\n0,3,hello\n")
     expect_error("davidson", tmp_path, path, "line 1", "class")
     corpora.clear_caches()
-    path.write_text(",count,hate_speech,offensive_language,neither,class,tweet\n"
-                    "0,3,0,0,3,2,fine\n1,3,0,3\n")
+    path.write_text(
+        ",count,hate_speech,offensive_language,neither,class,tweet\n0,3,0,0,3,2,fine\n1,3,0,3\n"
+    )
     expect_error("davidson", tmp_path, path, "line 3", "4 fields")
     corpora.clear_caches()
-    path.write_text(",count,hate_speech,offensive_language,neither,class,tweet\n"
-                    "0,3,0,0,3,two,fine\n")
+    path.write_text(
+        ",count,hate_speech,offensive_language,neither,class,tweet\n0,3,0,0,3,two,fine\n"
+    )
     expect_error("davidson", tmp_path, path, "line 2", "'two'")
 
 
@@ -336,7 +387,7 @@ def test_truncated_review_file(shared_data, tmp_path):
     text = path.read_text(encoding="utf-8")
     cut = text.rindex("<review_text>")
     path.write_text(text[:cut], encoding="utf-8")
-    line = text[:text.rindex("<review>")].count("\n") + 1
+    line = text[: text.rindex("<review>")].count("\n") + 1
     expect_error("amazon_dvd", tmp_path, path, f"line {line}", "never closed", task="sentiment")
 
 
@@ -347,20 +398,27 @@ def test_stormfront_unknown_label(tmp_path):
 
 # ---------------------------------------------------------------- local tables and the hub
 
+
 def table_frame(n: int = 60) -> pd.DataFrame:
-    return pd.DataFrame({"uid": [f"u{i}" for i in range(n)],
-                         "body": [f"text number {i}" for i in range(n)],
-                         "score": [(i % 10) / 10 for i in range(n)],
-                         "y": [i % 2 for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "uid": [f"u{i}" for i in range(n)],
+            "body": [f"text number {i}" for i in range(n)],
+            "score": [(i % 10) / 10 for i in range(n)],
+            "y": [i % 2 for i in range(n)],
+        }
+    )
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_load_table_formats_and_hash_split(tmp_path, suffix):
     df = table_frame()
     path = tmp_path / f"mine{suffix}"
-    {".csv": lambda: df.to_csv(path, index=False),
-     ".jsonl": lambda: df.to_json(path, orient="records", lines=True),
-     ".parquet": lambda: df.to_parquet(path)}[suffix]()
+    {
+        ".csv": lambda: df.to_csv(path, index=False),
+        ".jsonl": lambda: df.to_json(path, orient="records", lines=True),
+        ".parquet": lambda: df.to_parquet(path),
+    }[suffix]()
     parts = [load_table(path, "body", "y", id_col="uid", split=s) for s in SPLITS]
     assert sum(len(p.frame) for p in parts) == 60
     assert pd.concat([p.frame["id"] for p in parts]).is_unique
@@ -375,27 +433,35 @@ def test_load_table_threshold_and_split_column(tmp_path):
     df = table_frame().assign(split=["train"] * 40 + ["val"] * 10 + ["test"] * 10)
     path = tmp_path / "scores.csv"
     df.to_csv(path, index=False)
-    c = load_table(path, "body", "score", threshold=0.5, split="validation",
-                   label_names=("not_hate", "hate"))
+    c = load_table(
+        path, "body", "score", threshold=0.5, split="validation", label_names=("not_hate", "hate")
+    )
     assert (len(c.frame), c.task) == (10, "hate")
     assert list(c.frame["label"]) == [int(s >= 0.5) for s in df["score"][40:50]]
 
 
 def test_load_table_string_labels_and_cleaning(tmp_path):
     path = tmp_path / "t.jsonl"
-    rows = [{"t": "a &amp; b", "l": "pos"}, {"t": "a &amp; b", "l": "pos"}, {"t": " ", "l": "neg"},
-            {"t": "c", "l": "neg"}]
+    rows = [
+        {"t": "a &amp; b", "l": "pos"},
+        {"t": "a &amp; b", "l": "pos"},
+        {"t": " ", "l": "neg"},
+        {"t": "c", "l": "neg"},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     c = load_table(path, "t", "l", label_names=("neg", "pos"))
     assert list(c.frame["text"]) == ["a & b", "c"] and list(c.frame["label"]) == [1, 0]
     assert c.summary["blank_dropped"] == 1 and c.summary["duplicate_dropped"] == 1
 
 
-@pytest.mark.parametrize("kwargs,words", [
-    (dict(text_col="nope", label_col="y"), ["no column(s) nope", "body"]),
-    (dict(text_col="body", label_col="score"), ["data row 2", "0.1", "threshold"]),
-    (dict(text_col="body", label_col="y", label_names=("only",)), ["outside 0..0"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        (dict(text_col="nope", label_col="y"), ["no column(s) nope", "body"]),
+        (dict(text_col="body", label_col="score"), ["data row 2", "0.1", "threshold"]),
+        (dict(text_col="body", label_col="y", label_names=("only",)), ["outside 0..0"]),
+    ],
+)
 def test_load_table_errors(tmp_path, kwargs, words):
     path = tmp_path / "x.csv"
     table_frame().to_csv(path, index=False)
@@ -428,12 +494,19 @@ def test_load_hub_from_a_local_dataset_folder(tmp_path):
 
 def test_load_hub_class_labels_and_train_only(tmp_path):
     import datasets
+
     folder = tmp_path / "ds"
     folder.mkdir()
-    features = datasets.Features({"text": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
-    ds = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(50)],
-                                     "label": [i % 2 for i in range(50)]}, features=features)
+    features = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["negative", "positive"]),
+        }
+    )
+    ds = datasets.Dataset.from_dict(
+        {"text": [f"t{i}" for i in range(50)], "label": [i % 2 for i in range(50)]},
+        features=features,
+    )
     ds.to_parquet(folder / "train.parquet")
     parts = [load_hub(str(folder), s, data_root=tmp_path) for s in SPLITS]
     assert sum(len(p.frame) for p in parts) == 50

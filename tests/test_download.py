@@ -1,4 +1,5 @@
 """Downloads against a local HTTP mirror built from ../shared/data in the published layout."""
+
 from __future__ import annotations
 
 import functools
@@ -13,32 +14,38 @@ from pathlib import Path
 import pytest
 
 from helpers.__main__ import main
-from helpers.corpora import CORPORA, load_corpus
-from helpers.download import (download_corpora, missing_paths, read_sources, sha256_file,
-                              sha256_folder)
+from helpers.data.corpora import CORPORA, load_corpus
+from helpers.data.download import download_corpora, missing_paths
+from helpers.data.sources import read_sources
 from helpers.errors import UserError
+from helpers.files import sha256_file, sha256_folder
 
 AMAZON = [n for n in CORPORA if n.startswith("amazon_")]
-STORMFRONT_TOP = "hate-speech-dataset-master/"   # the top folder of GitHub's branch zip
+STORMFRONT_TOP = "hate-speech-dataset-master/"  # the top folder of GitHub's branch zip
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):   # keep test output clean
+    def log_message(self, *args):  # keep test output clean
         pass
 
 
-def build_mirror(shared: Path, dest: Path, tamper: str | None = None,
-                 folders=("tweeteval", "davidson", "amazon_multidomain", "stormfront")) -> Path:
+def build_mirror(
+    shared: Path,
+    dest: Path,
+    tamper: str | None = None,
+    folders=("tweeteval", "davidson", "amazon_multidomain", "stormfront"),
+) -> Path:
     """Lay out ``dest`` as the mirror rule expects: plain files and the two archives.
 
     tamper: a path under the data root whose served copy gets one byte changed.
     folders: the corpus folders to build (the Stormfront zip takes a second).
     """
+
     def content(rel: str) -> bytes:
         data = (shared / rel).read_bytes()
         return data[:-1] + bytes([data[-1] ^ 1]) if rel == tamper else data
 
-    for name, s in read_sources().items():
+    for s in read_sources().values():
         if s.format == "file" and s.folder in folders:
             for p in s.files:
                 out = dest / s.folder / p
@@ -68,11 +75,14 @@ def build_stormfront_zip(shared: Path, dest: Path, content) -> None:
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr(STORMFRONT_TOP + "README.md", "not wanted\n")
         zf.writestr(STORMFRONT_TOP + "sampled_test/1_1.txt", "not wanted\n")
-        zf.writestr(STORMFRONT_TOP + "annotations_metadata.csv",
-                    content("stormfront/annotations_metadata.csv"))
+        zf.writestr(
+            STORMFRONT_TOP + "annotations_metadata.csv",
+            content("stormfront/annotations_metadata.csv"),
+        )
         for f in sorted((shared / "stormfront" / "all_files").iterdir()):
-            zf.writestr(STORMFRONT_TOP + "all_files/" + f.name,
-                        content(f"stormfront/all_files/{f.name}"))
+            zf.writestr(
+                STORMFRONT_TOP + "all_files/" + f.name, content(f"stormfront/all_files/{f.name}")
+            )
 
 
 def write_tar_member(tf: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -121,6 +131,7 @@ def no_leftovers(root: Path) -> bool:
 
 # ---------------------------------------------------------------- the registry
 
+
 def test_sources_match_the_mirror_digests(shared_data):
     listed = {}
     for line in (shared_data / "SHA256SUMS").read_text().splitlines():
@@ -134,13 +145,18 @@ def test_sources_match_the_mirror_digests(shared_data):
 
 def test_mirror_rule():
     s = read_sources()
-    assert s["davidson"].address("data/labeled_data.csv", "http://m/x/") == \
-        "http://m/x/davidson/data/labeled_data.csv"
+    assert (
+        s["davidson"].address("data/labeled_data.csv", "http://m/x/")
+        == "http://m/x/davidson/data/labeled_data.csv"
+    )
     assert s["stormfront"].address(base_url="http://m") == "http://m/stormfront/master.zip"
-    assert s["amazon_dvd"].address(base_url="http://m") == \
-        "http://m/amazon_multidomain/domain_sentiment_data.tar.gz"
+    assert (
+        s["amazon_dvd"].address(base_url="http://m")
+        == "http://m/amazon_multidomain/domain_sentiment_data.tar.gz"
+    )
     assert s["tweeteval_hate"].address("datasets/hate/val_text.txt") == (
-        "https://raw.githubusercontent.com/cardiffnlp/tweeteval/main/datasets/hate/val_text.txt")
+        "https://raw.githubusercontent.com/cardiffnlp/tweeteval/main/datasets/hate/val_text.txt"
+    )
 
 
 def test_unknown_corpus_lists_the_valid_ones(tmp_path):
@@ -150,17 +166,20 @@ def test_unknown_corpus_lists_the_valid_ones(tmp_path):
 
 # ---------------------------------------------------------------- a full download
 
+
 def test_files_land_in_the_published_layout(downloaded, shared_data):
     root, written = downloaded
-    expected = {root / s.folder / p for s in read_sources().values()
-                for p in [*s.files, *s.folders]}
+    expected = {
+        root / s.folder / p for s in read_sources().values() for p in [*s.files, *s.folders]
+    }
     assert set(written) == expected
     for s in read_sources().values():
         for p, digest in s.files.items():
             assert sha256_file(root / s.folder / p) == digest
         for p in s.folders:
-            assert sorted(os.listdir(root / s.folder / p)) == \
-                sorted(os.listdir(shared_data / s.folder / p))
+            assert sorted(os.listdir(root / s.folder / p)) == sorted(
+                os.listdir(shared_data / s.folder / p)
+            )
     assert not (root / "amazon_multidomain/sorted_data_acl/books/unlabeled.review").exists()
     assert not (root / "stormfront/README.md").exists()
     assert no_leftovers(root)
@@ -184,13 +203,28 @@ def test_second_run_downloads_nothing(downloaded, mirror, capsys):
 
 def test_cli_download(downloaded, mirror, capsys):
     root, _ = downloaded
-    assert main(["download", "--corpora", "davidson", "--data-dir", str(root),
-                 "--base-url", mirror]) == 0
-    assert main(["download", "--corpora", "davidson", "--data-dir", str(root),
-                 "--base-url", mirror + "/nowhere"]) == 0   # present already: nothing fetched
+    assert (
+        main(["download", "--corpora", "davidson", "--data-dir", str(root), "--base-url", mirror])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "download",
+                "--corpora",
+                "davidson",
+                "--data-dir",
+                str(root),
+                "--base-url",
+                mirror + "/nowhere",
+            ]
+        )
+        == 0
+    )  # present already: nothing fetched
 
 
 # ---------------------------------------------------------------- repairs and refusals
+
 
 def test_a_corrupt_local_file_is_replaced(mirror, tmp_path):
     download_corpora(["davidson"], data_root=tmp_path, base_url=mirror)
@@ -211,13 +245,17 @@ def test_a_damaged_stormfront_folder_is_replaced_whole(mirror, tmp_path):
     assert no_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("tamper,names", [
-    ("davidson/data/labeled_data.csv", ["davidson"]),
-    ("amazon_multidomain/sorted_data_acl/dvd/positive.review", AMAZON),
-    ("stormfront/all_files/12834217_1.txt", ["stormfront"]),
-])
-def test_a_tampered_file_is_rejected_and_nothing_is_placed(shared_data, serve, tmp_path,
-                                                           tamper, names):
+@pytest.mark.parametrize(
+    "tamper,names",
+    [
+        ("davidson/data/labeled_data.csv", ["davidson"]),
+        ("amazon_multidomain/sorted_data_acl/dvd/positive.review", AMAZON),
+        ("stormfront/all_files/12834217_1.txt", ["stormfront"]),
+    ],
+)
+def test_a_tampered_file_is_rejected_and_nothing_is_placed(
+    shared_data, serve, tmp_path, tamper, names
+):
     folder = tamper.split("/")[0]
     base = serve(build_mirror(shared_data, tmp_path / "mirror", tamper, folders=(folder,)))
     root = tmp_path / "root"
@@ -225,7 +263,7 @@ def test_a_tampered_file_is_rejected_and_nothing_is_placed(shared_data, serve, t
         download_corpora(names, data_root=root, base_url=base)
     message = str(e.value)
     assert "SHA-256 mismatch" in message and "expected" in message and "got" in message
-    assert Path(tamper).parent.name in message   # names the file or folder
+    assert Path(tamper).parent.name in message  # names the file or folder
     placed = [p for p in root.rglob("*") if p.is_file()]
     assert placed == [] and no_leftovers(root)
 
@@ -234,20 +272,37 @@ def test_a_missing_address_is_a_clear_error(serve, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     base = serve(empty)
-    with pytest.raises(UserError, match=r"could not fetch .*/davidson/data/labeled_data.csv: "
-                                        r"HTTP 404"):
+    with pytest.raises(
+        UserError,
+        match=r"could not fetch .*/davidson/data/labeled_data.csv: "
+        r"HTTP 404",
+    ):
         download_corpora(["davidson"], data_root=tmp_path / "root", base_url=base)
     with pytest.raises(UserError, match=r"HTTP 404"):
         download_corpora(["amazon_books"], data_root=tmp_path / "root", base_url=base)
-    assert main(["download", "--corpora", "davidson", "--data-dir", str(tmp_path / "root"),
-                 "--base-url", base]) == 2
+    assert (
+        main(
+            [
+                "download",
+                "--corpora",
+                "davidson",
+                "--data-dir",
+                str(tmp_path / "root"),
+                "--base-url",
+                base,
+            ]
+        )
+        == 2
+    )
     assert no_leftovers(tmp_path / "root")
 
 
 def test_a_broken_archive_is_a_clear_error(serve, tmp_path):
     mirror = tmp_path / "broken"
-    for folder, name in (("amazon_multidomain", "domain_sentiment_data.tar.gz"),
-                         ("stormfront", "master.zip")):
+    for folder, name in (
+        ("amazon_multidomain", "domain_sentiment_data.tar.gz"),
+        ("stormfront", "master.zip"),
+    ):
         (mirror / folder).mkdir(parents=True)
         (mirror / folder / name).write_text("<html>rate limited</html>")
     base = serve(mirror)

@@ -1,10 +1,11 @@
 """Metrics from confusion matrices, mixture-derived metrics, bootstrap intervals."""
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from helpers.evaluation import bootstrap, confusion, expected_curve, metrics_from_confusion
+from helpers.evaluation.metrics import bootstrap, confusion, expected_curve, metrics_from_confusion
 
 LABELS = ("neg", "pos")
 
@@ -13,8 +14,14 @@ def preds(source, n, acc, seed):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     wrong = rng.random(n) > acc
-    return pd.DataFrame({"id": [f"{source}{i}" for i in range(n)], "source": source,
-                         "label": y, "pred": np.where(wrong, 1 - y, y)})
+    return pd.DataFrame(
+        {
+            "id": [f"{source}{i}" for i in range(n)],
+            "source": source,
+            "label": y,
+            "pred": np.where(wrong, 1 - y, y),
+        }
+    )
 
 
 def test_metrics_match_sklearn():
@@ -31,8 +38,7 @@ def test_expected_curve_equals_metric_of_exact_mixture():
     # A mixture holding exactly 300 of A and 100 of B (3:1, same per-corpus rates as the pools)
     # has the expected metric when both pools are used in full proportion: repeat A 3 times.
     mix = pd.concat([a, a, a, b])
-    direct = metrics_from_confusion(confusion(mix["label"].values, mix["pred"].values, 2),
-                                    LABELS)
+    direct = metrics_from_confusion(confusion(mix["label"].values, mix["pred"].values, 2), LABELS)
     got = curve[(curve["delta"] == 0.25)].set_index("metric")["value"]
     for metric in ("accuracy", "macro_f1", "f1_pos"):
         assert got[metric] == pytest.approx(direct[metric])
@@ -48,4 +54,4 @@ def test_bootstrap_interval_brackets_point_and_is_deterministic():
     for _, r in first.iterrows():
         assert r["ci_low"] <= r["value"] <= r["ci_high"]
     acc = first.set_index("metric").loc["accuracy"]
-    assert 0.02 < acc["ci_high"] - acc["ci_low"] < 0.15   # about 2 x 1.96 x sqrt(p(1-p)/n)
+    assert 0.02 < acc["ci_high"] - acc["ci_low"] < 0.15  # about 2 x 1.96 x sqrt(p(1-p)/n)

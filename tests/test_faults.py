@@ -4,6 +4,7 @@ The child process is a real study under the smoke profile (3 epochs, a resume po
 A test-side patch kills it at the N-th call of a chosen function. The rerun must finish, and its
 stored results must equal those of an uninterrupted run: nothing lost, nothing duplicated.
 """
+
 import json
 import signal
 import subprocess
@@ -16,11 +17,14 @@ import pytest
 from helpers.paths import ROOT
 
 METHODS = ["last2", "all", "cbv_weight"]
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent(
+    """
     import os, signal, sys
     from dataclasses import replace
-    import helpers.checkpoints as ck, helpers.results as rs, helpers.training as tr
-    from helpers.study import open_study, run_methods
+    import helpers.study.store as rs, helpers.training.checkpoints as ck
+    import helpers.training.engine as tr
+    from helpers.study.adaptation import run_methods
+    from helpers.study.experiment import open_study
 
     data, reports, target, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     calls = {"n": 0}
@@ -44,12 +48,19 @@ CHILD = textwrap.dedent('''
     study.profile = replace(study.profile, train=replace(study.profile.train, epochs=3,
                                                          checkpoint_every=1))
     run_methods(study, %r)
-''' % METHODS)
+"""
+    % METHODS
+)
 
 
 def run_child(data, reports, target="none", count=0):
-    return subprocess.run([sys.executable, "-c", CHILD, str(data), str(reports), target,
-                           str(count)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(data), str(reports), target, str(count)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def stored_metrics(reports):
@@ -67,24 +78,28 @@ def uninterrupted(shared_data, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target, count", [("resume-saved", 4), ("resume-saved", 11),
-                                           ("resume-published", 2), ("store-write", 3)])
-def test_killed_run_resumes_to_the_same_results(shared_data, tmp_path, uninterrupted,
-                                                target, count):
+@pytest.mark.parametrize(
+    "target, count",
+    [("resume-saved", 4), ("resume-saved", 11), ("resume-published", 2), ("store-write", 3)],
+)
+def test_killed_run_resumes_to_the_same_results(
+    shared_data, tmp_path, uninterrupted, target, count
+):
     killed = run_child(shared_data, tmp_path, target, count)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     resumed = run_child(shared_data, tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     got = stored_metrics(tmp_path)
     cols = ["method", "split", "metric", "value", "ci_low", "ci_high", "run_key"]
-    pd.testing.assert_frame_equal(got[cols], uninterrupted[cols])   # same numbers, no duplicates
-    assert not list(tmp_path.glob("store/**/resume"))                 # resume points cleaned up
-    assert not list(tmp_path.glob("store/**/*.tmp"))                  # no half-written files
+    pd.testing.assert_frame_equal(got[cols], uninterrupted[cols])  # same numbers, no duplicates
+    assert not list(tmp_path.glob("store/**/resume"))  # resume points cleaned up
+    assert not list(tmp_path.glob("store/**/*.tmp"))  # no half-written files
 
 
 def test_corrupt_stored_checkpoint_is_refused(shared_data, tmp_path, uninterrupted):
-    from helpers.checkpoints import CheckpointError
-    from helpers.study import open_study, source_model
+    from helpers.study.experiment import open_study
+    from helpers.study.source import source_model
+    from helpers.training.checkpoints import CheckpointError
 
     study = open_study("books_to_electronics", "smoke", shared_data, tmp_path, progress=False)
     source_model(study, 0)

@@ -1,15 +1,20 @@
 """The layer-group view on tiny models of every supported family and depth."""
+
 import pytest
 
 from helpers.errors import UserError
-from helpers.layers import layer_groups
-from helpers.models import load_classifier
+from helpers.models.layers import layer_groups
+from helpers.models.loading import load_classifier
 
 FAMILIES = ["bert", "roberta", "distilbert", "electra"]
 # depth -> expected (first:2, middle:2, last:2) layer indices
-EXPECTED = {2: ([0, 1], [0, 1], [0, 1]), 4: ([0, 1], [1, 2], [2, 3]),
-            6: ([0, 1], [2, 3], [4, 5]), 12: ([0, 1], [5, 6], [10, 11]),
-            24: ([0, 1], [11, 12], [22, 23])}
+EXPECTED = {
+    2: ([0, 1], [0, 1], [0, 1]),
+    4: ([0, 1], [1, 2], [2, 3]),
+    6: ([0, 1], [2, 3], [4, 5]),
+    12: ([0, 1], [5, 6], [10, 11]),
+    24: ([0, 1], [11, 12], [22, 23]),
+}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -33,7 +38,7 @@ def test_select_many_keeps_model_order():
     groups = layer_groups(load_classifier("tiny-bert-4"))
     assert groups.select_many(["head", "last:1", "first:1"]) == ["layer.0", "layer.3", "head"]
     assert groups.select("all") == ["layer.0", "layer.1", "layer.2", "layer.3", "pooler", "head"]
-    assert groups.group_of("bert.encoder.layer.2.output.dense.weight") == "layer.2"
+    assert groups.paths["layer.2"] == ("bert.encoder.layer.2",)
 
 
 @pytest.mark.parametrize("bad", ["first:0", "last:9", "middle", "layer.7", "top:2"])

@@ -1,16 +1,16 @@
 """Every registered method adapts a tiny model; surgical methods change exactly their groups."""
-from dataclasses import replace
 
 import pytest
 import torch
 
-from helpers.encoding import encode
+from helpers.data.encoding import encode
 from helpers.errors import UserError
-from helpers.evaluation import predict
-from helpers.layers import layer_groups
-from helpers.methods import METHODS, FitInputs, adapt, get_method
-from helpers.models import load_classifier, load_tokenizer
-from helpers.training import TrainConfig
+from helpers.evaluation.predictions import predict
+from helpers.models.layers import layer_groups
+from helpers.models.loading import load_classifier, load_tokenizer
+from helpers.spec.methods import METHODS, get_method
+from helpers.spec.settings import TrainConfig
+from helpers.training.strategies import FitInputs, adapt
 from tests.test_training import LABELS, toy
 
 CFG = TrainConfig(epochs=2, batch_size=16, lr=2e-3, warmup_ratio=0.0, alpha_warmup_ratio=0.25)
@@ -27,8 +27,15 @@ def inputs():
             cache[name] = adapt(get_method(name), x)
         return cache[name]
 
-    x = FitInputs(source, encode(toy(64, 0), tok, 16), encode(toy(32, 1), tok, 16), LABELS, CFG,
-                  progress=False, reuse=reuse)
+    x = FitInputs(
+        source,
+        encode(toy(64, 0), tok, 16),
+        encode(toy(32, 1), tok, 16),
+        LABELS,
+        CFG,
+        progress=False,
+        reuse=reuse,
+    )
     return x
 
 
@@ -36,7 +43,7 @@ def changed_groups(before, after):
     groups = layer_groups(before)
     out = set()
     for g in groups.names:
-        for (name, p), (_, q) in zip(groups.parameters(before, g), groups.parameters(after, g)):
+        for (_, p), (_, q) in zip(groups.parameters(before, g), groups.parameters(after, g)):
             if not torch.equal(p, q):
                 out.add(g)
     return out
@@ -47,15 +54,21 @@ def test_every_method_adapts(name, inputs):
     adapted = adapt(get_method(name), inputs)
     preds = predict(adapted.model, inputs.val)
     assert len(preds) == len(inputs.val) and preds["pred"].isin([0, 1]).all()
-    alphas = adapted.extras.get("alphas")
     if get_method(name).family == "cbv":
-        assert alphas and all(0 <= a <= 1 for a in alphas.values())
+        assert adapted.alphas and all(0 <= a <= 1 for a in adapted.alphas.values())
 
 
-@pytest.mark.parametrize("name, groups", [
-    ("none", set()), ("head", {"head"}), ("first2", {"layer.0", "layer.1"}),
-    ("middle2", {"layer.1", "layer.2"}), ("last2", {"layer.2", "layer.3"}),
-    ("all", {"embeddings", "layer.0", "layer.1", "layer.2", "layer.3", "pooler", "head"})])
+@pytest.mark.parametrize(
+    "name, groups",
+    [
+        ("none", set()),
+        ("head", {"head"}),
+        ("first2", {"layer.0", "layer.1"}),
+        ("middle2", {"layer.1", "layer.2"}),
+        ("last2", {"layer.2", "layer.3"}),
+        ("all", {"embeddings", "layer.0", "layer.1", "layer.2", "layer.3", "pooler", "head"}),
+    ],
+)
 def test_surgical_methods_change_exactly_their_groups(name, groups, inputs):
     adapted = adapt(get_method(name), inputs)
     assert changed_groups(inputs.source, adapted.model) == groups
@@ -63,8 +76,9 @@ def test_surgical_methods_change_exactly_their_groups(name, groups, inputs):
 
 def test_wise_ft_picks_a_grid_point_on_validation(inputs):
     adapted = adapt(get_method("wise_ft"), inputs)
-    assert adapted.extras["wise_alpha"] in adapted.extras["wise_grid"]
-    assert adapted.extras["alphas"]["head"] == 1.0
+    backbone = {a for g, a in adapted.alphas.items() if g != "head"}
+    assert adapted.alphas["head"] == 1.0
+    assert len(backbone) == 1 and round(backbone.pop() * 10, 9) in range(11)  # one grid point
 
 
 def test_unknown_method():

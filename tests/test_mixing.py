@@ -1,24 +1,36 @@
 """Mixture sampling: exact counts, stratification, determinism, disjointness, clear errors."""
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from helpers.corpora import load_corpus
+from helpers.data.corpora import load_corpus
+from helpers.data.mixing import allocate, check_label_spaces, sample_mixture
 from helpers.errors import UserError
-from helpers.mixing import allocate, check_label_spaces, sample_mixture
 
 
 def pool(name, n, pos_share, start=0):
     labels = (np.arange(n) < int(n * pos_share)).astype(int)
-    return pd.DataFrame({"id": [f"{name}{i + start}" for i in range(n)],
-                         "text": [f"text {name} {i}" for i in range(n)],
-                         "label": labels, "source": name})
+    return pd.DataFrame(
+        {
+            "id": [f"{name}{i + start}" for i in range(n)],
+            "text": [f"text {name} {i}" for i in range(n)],
+            "label": labels,
+            "source": name,
+        }
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(delta=st.floats(0, 1), n=st.integers(1, 150), seed=st.integers(0, 2**31),
-       share_a=st.floats(0.05, 0.95), share_b=st.floats(0.05, 0.95))
+@given(
+    delta=st.floats(0, 1),
+    n=st.integers(1, 150),
+    seed=st.integers(0, 2**31),
+    share_a=st.floats(0.05, 0.95),
+    share_b=st.floats(0.05, 0.95),
+)
 def test_exact_counts_and_stratification(delta, n, seed, share_a, share_b):
     a, b = pool("a", 200, share_a), pool("b", 180, share_b)
     mix = sample_mixture(a, b, delta, n, seed)
@@ -41,20 +53,20 @@ def test_allocate_is_exact():
 def test_streams_differ_and_seeds_differ():
     a, b = pool("a", 300, 0.5), pool("b", 300, 0.5)
     assert not sample_mixture(a, b, 0.5, 50, 0, "train")["id"].equals(
-        sample_mixture(a, b, 0.5, 50, 0, "test")["id"])
-    assert not sample_mixture(a, b, 0.5, 50, 0)["id"].equals(
-        sample_mixture(a, b, 0.5, 50, 1)["id"])
+        sample_mixture(a, b, 0.5, 50, 0, "test")["id"]
+    )
+    assert not sample_mixture(a, b, 0.5, 50, 0)["id"].equals(sample_mixture(a, b, 0.5, 50, 1)["id"])
 
 
 @pytest.mark.parametrize("delta", [-0.1, 1.5, float("nan"), "half"])
 def test_delta_out_of_range(delta):
     with pytest.raises(UserError, match=r"\[0, 1\]"):
-        sample_mixture(pool("a", 10, .5), pool("b", 10, .5), delta, 5, 0)
+        sample_mixture(pool("a", 10, 0.5), pool("b", 10, 0.5), delta, 5, 0)
 
 
 def test_too_large_n_says_what_the_pools_hold():
     with pytest.raises(UserError, match="holds 10; lower n to at most 20"):
-        sample_mixture(pool("a", 10, .5), pool("b", 10, .5), 0.5, 30, 0)
+        sample_mixture(pool("a", 10, 0.5), pool("b", 10, 0.5), 0.5, 30, 0)
 
 
 def test_real_mixtures_are_disjoint_across_splits(shared_data):

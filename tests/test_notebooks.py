@@ -1,11 +1,12 @@
 """The report series: committed notebooks are thin and stripped; all four run under smoke."""
+
 import json
 
 import nbformat
 import pytest
 
 from helpers.paths import NOTEBOOKS
-from helpers.report import ANALYSIS, PER_EXPERIMENT, run_report
+from helpers.report.runner import ANALYSIS, PER_EXPERIMENT, run_report
 
 NAMES = [*PER_EXPERIMENT, ANALYSIS]
 FORBIDDEN = ("def ", "class ", "try:", "for ", "while ", "/", ".ipynb")
@@ -18,7 +19,8 @@ def test_committed_notebook_is_stripped_and_thin(name):
     assert all(not c.get("outputs") and not c.get("execution_count") for c in code)
     assert "parameters" in code[0]["metadata"].get("tags", [])
     assert nb["cells"][0]["cell_type"] == "markdown" and "Question" in "".join(
-        nb["cells"][0]["source"])
+        nb["cells"][0]["source"]
+    )
     for cell in code[1:]:
         src = "".join(cell["source"])
         lines = [line for line in src.splitlines() if not line.lstrip().startswith("#")]
@@ -31,8 +33,9 @@ def test_committed_notebook_is_stripped_and_thin(name):
 def reports(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     figures = tmp_path_factory.mktemp("figures")
-    run_report("smoke", ["books_to_kitchen"], data_dir=shared_data, reports_dir=out,
-               figures_dir=figures)
+    run_report(
+        "smoke", ["books_to_kitchen"], data_dir=shared_data, reports_dir=out, figures_dir=figures
+    )
     return out, figures
 
 

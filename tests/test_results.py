@@ -1,11 +1,19 @@
 """The results store: stable keys, atomic writes, DONE markers, tidy provenance."""
+
 import pandas as pd
 import pytest
 
-from helpers.results import Store, atomic_write, run_key
+from helpers.files import atomic_write
+from helpers.study.store import Store, run_key
 
-CONFIG = {"experiment": "e", "profile": "smoke", "method": "head", "delta": 0.5, "seed": 0,
-          "train": {"lr": 1e-3}}
+CONFIG = {
+    "experiment": "e",
+    "profile": "smoke",
+    "method": "head",
+    "delta": 0.5,
+    "seed": 0,
+    "train": {"lr": 1e-3},
+}
 METRICS = pd.DataFrame({"split": ["test"], "metric": ["accuracy"], "value": [0.75]})
 
 

@@ -1,4 +1,5 @@
 """An experiment end to end under the smoke profile, on the real corpora; bad input up front."""
+
 import subprocess
 import sys
 
@@ -6,13 +7,20 @@ import pytest
 
 from helpers.errors import UserError
 from helpers.paths import ROOT
-from helpers.study import degradation, open_study, run_methods, stored
+from helpers.study.adaptation import run_methods
+from helpers.study.experiment import open_study, stored
+from helpers.study.source import degradation
 
 
 @pytest.fixture(scope="module")
 def study(shared_data, tmp_path_factory):
-    return open_study("hate_to_stormfront", "smoke", shared_data,
-                      tmp_path_factory.mktemp("reports"), progress=False)
+    return open_study(
+        "hate_to_stormfront",
+        "smoke",
+        shared_data,
+        tmp_path_factory.mktemp("reports"),
+        progress=False,
+    )
 
 
 def test_degradation_curve_is_complete(study):
@@ -31,30 +39,36 @@ def test_every_method_runs_and_a_rerun_is_skipped(study):
     assert set(first["split"]) == {"test", "test:tweeteval_hate", "test:stormfront"}
     keys = set(first["run_key"])
     again = run_methods(study, methods)
-    assert set(again["run_key"]) == keys           # same configs, same stored runs
+    assert set(again["run_key"]) == keys  # same configs, same stored runs
     coefficients = stored(study, "coefficients")
-    assert {"cbv_weight", "cbv_output", "cbv_study", "cbv_two_stage"} <= set(
-        coefficients["method"])
+    assert {"cbv_weight", "cbv_output", "cbv_study", "cbv_two_stage"} <= set(coefficients["method"])
     assert coefficients["alpha"].between(0, 1).all()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(experiment="books_to_mars"), "unknown experiment 'books_to_mars'; choose one of"),
-    (dict(profile="huge"), "unknown profile 'huge'; choose one of: full, quick, smoke"),
-    (dict(data_root="/nonexistent/data"), "python -m helpers download"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(experiment="books_to_mars"), "unknown experiment 'books_to_mars'; choose one of"),
+        (dict(profile="huge"), "unknown profile 'huge'; choose one of: full, quick, smoke"),
+        (dict(data_root="/nonexistent/data"), "python -m helpers download"),
+    ],
+)
 def test_bad_input_is_caught_before_any_work(kwargs, message, shared_data, tmp_path):
-    args = dict(experiment="books_to_dvd", profile="smoke", data_root=shared_data,
-                reports_dir=tmp_path) | kwargs
+    args = (
+        dict(
+            experiment="books_to_dvd", profile="smoke", data_root=shared_data, reports_dir=tmp_path
+        )
+        | kwargs
+    )
     with pytest.raises(UserError, match=message):
         open_study(**args)
-    assert not any(tmp_path.iterdir())             # nothing written
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 def test_sizes_beyond_the_pools_fail_before_training(shared_data, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from helpers import study as study_module
+    from helpers.study import experiment as study_module
 
     profile = replace(study_module.load_profile("smoke"), n_test=5000)
     monkeypatch.setattr(study_module, "load_profile", lambda name: profile)
@@ -65,21 +79,26 @@ def test_sizes_beyond_the_pools_fail_before_training(shared_data, tmp_path, monk
 
 def test_a_non_finite_run_is_reported_and_the_others_go_on(study, monkeypatch):
     """A method whose head holds NaN: the real engine stops it; the other methods still run."""
+    import copy
     from dataclasses import replace
 
     import torch
 
-    from helpers import methods
+    from helpers.spec import methods
+    from helpers.training import strategies
 
     def poisoned(method, x):
-        source = methods._fresh(x.source)
+        source = copy.deepcopy(x.source)
         with torch.no_grad():
             source.classifier.weight.fill_(float("nan"))
-        return methods.fit_subset(method, replace(x, source=source))
+        return strategies.fit_subset(method, replace(x, source=source))
 
-    monkeypatch.setitem(methods.STRATEGIES, "poisoned", poisoned)
-    monkeypatch.setitem(methods.METHODS, "nan_head", methods.Method(
-        "nan_head", "surgical", "head with NaN weights", strategy="poisoned", train=("head",)))
+    monkeypatch.setitem(strategies.STRATEGIES, "subset", poisoned)
+    monkeypatch.setitem(
+        methods.METHODS,
+        "nan_head",
+        methods.Method("nan_head", "surgical", "head with NaN weights", train=("head",)),
+    )
     out = run_methods(study, ["nan_head", "none"], deltas=[1.0])
     assert len(out.attrs["failed"]) == 1 and "nan_head" in out.attrs["failed"][0]
     assert set(out["method"]) == {"none"}
@@ -92,14 +111,22 @@ def test_unknown_method_and_bad_delta(study):
         run_methods(study, ["head"], deltas=[1.2])
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["report", "--profile", "huge"], "unknown profile"),
-    (["report", "--profile", "smoke", "--experiments", "nope"], "unknown experiment"),
-    (["download", "--corpora", "imdb"], "unknown corpus"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["report", "--profile", "huge"], "unknown profile"),
+        (["report", "--profile", "smoke", "--experiments", "nope"], "unknown experiment"),
+        (["download", "--corpora", "imdb"], "unknown corpus"),
+    ],
+)
 def test_cli_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "helpers", *argv, "--data-dir", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", *argv, "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -1,4 +1,5 @@
 """The training engine on tiny models: learning, prefix-cache exactness, determinism, NaN stops."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -6,12 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers.encoding import collate, encode
+from helpers.data.encoding import collate, encode, pad
 from helpers.errors import UserError
-from helpers.features import CACHE, pad_features, skip_prefix
-from helpers.layers import layer_groups
-from helpers.models import load_classifier, load_tokenizer
-from helpers.training import NonFiniteLossError, TrainConfig, fit
+from helpers.models.layers import layer_groups
+from helpers.models.loading import load_classifier, load_tokenizer
+from helpers.spec.settings import TrainConfig
+from helpers.training.engine import NonFiniteLossError, fit
+from helpers.training.plan import subset_plan
+from helpers.training.prefix import CACHE, skip_prefix
 
 LABELS = ("neg", "pos")
 POS, NEG = ["good", "great", "fine", "lovely"], ["bad", "awful", "poor", "dull"]
@@ -25,8 +28,7 @@ def toy(n, seed):
         label = int(rng.integers(0, 2))
         words = list(rng.choice(POS if label else NEG, 3)) + list(rng.choice(POS + NEG, 2))
         rng.shuffle(words)
-        rows.append({"id": f"{seed}-{i}", "text": " ".join(words), "label": label,
-                     "source": "toy"})
+        rows.append({"id": f"{seed}-{i}", "text": " ".join(words), "label": label, "source": "toy"})
     return pd.DataFrame(rows)
 
 
@@ -43,9 +45,15 @@ CFG = TrainConfig(epochs=4, batch_size=16, lr=2e-3, evals_per_epoch=1, warmup_ra
 def test_full_fine_tuning_learns(family, data):
     train, val = data
     model = load_classifier(f"tiny-{family}-2", LABELS, seed=0)
-    result = fit(model, train, val, LABELS, CFG,
-                 groups_to_train=layer_groups(model).select_many(["embeddings", "all"]),
-                 progress=False)
+    result = fit(
+        model,
+        train,
+        val,
+        LABELS,
+        CFG,
+        plan=subset_plan(model, layer_groups(model).select_many(["embeddings", "all"])),
+        progress=False,
+    )
     loss = result.history.query("metric == 'loss'")["value"].to_numpy()
     assert loss[-16:].mean() < loss[:8].mean()
     assert result.best_score > 0.8
@@ -59,8 +67,15 @@ def test_cached_prefix_gives_the_same_model(family, data):
     for cache in (False, True):
         CACHE.clear()
         model = load_classifier(f"tiny-{family}-2", LABELS, seed=0)
-        res = fit(model, train, val, LABELS, replace(CFG, cache_prefix=cache, epochs=2),
-                  groups_to_train=["layer.1", "head"], progress=False)
+        res = fit(
+            model,
+            train,
+            val,
+            LABELS,
+            replace(CFG, cache_prefix=cache, epochs=2),
+            plan=subset_plan(model, ["layer.1", "head"]),
+            progress=False,
+        )
         assert res.cached_prefix == (1 if cache else None)
         weights.append({k: v.clone() for k, v in model.state_dict().items()})
     for k in weights[0]:
@@ -73,7 +88,7 @@ def test_skip_prefix_reproduces_the_full_forward(data):
     groups = layer_groups(model)
     index = np.arange(12)
     feats = CACHE.features(model, groups, 1, val)
-    hidden, mask = pad_features(feats, index)
+    hidden, mask = pad([feats[i] for i in index])
     with torch.no_grad():
         with skip_prefix(model, groups, 1):
             cached = model(inputs_embeds=hidden, attention_mask=mask).logits
@@ -89,8 +104,17 @@ def test_same_seed_same_result(data):
     runs = []
     for _ in range(2):
         model = load_classifier("tiny-bert-2", LABELS, seed=3)
-        runs.append(fit(model, train, val, LABELS, replace(CFG, epochs=1, seed=3),
-                        groups_to_train=["layer.0", "layer.1", "head"], progress=False).history)
+        runs.append(
+            fit(
+                model,
+                train,
+                val,
+                LABELS,
+                replace(CFG, epochs=1, seed=3),
+                plan=subset_plan(model, ["layer.0", "layer.1", "head"]),
+                progress=False,
+            ).history
+        )
     pd.testing.assert_frame_equal(runs[0], runs[1])
 
 
@@ -100,7 +124,7 @@ def test_non_finite_loss_stops_the_run(data):
     with torch.no_grad():
         model.classifier.weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match="lower the learning rate"):
-        fit(model, train, val, LABELS, CFG, groups_to_train=["head"], progress=False)
+        fit(model, train, val, LABELS, CFG, plan=subset_plan(model, ["head"]), progress=False)
 
 
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(warmup_ratio=1.0)])

@@ -1,0 +1,1 @@
+"""Data: corpus sources and downloads, file formats, cleaning, corpora, mixtures, encoding."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics from confusion matrices (torch-free) and model predictions."""

@@ -1,0 +1,107 @@
+"""Metrics from confusion matrices, bootstrap intervals, mixture metrics (torch-free).
+
+Every metric is a function of a (normalised) confusion matrix. Because a delta-mixture's expected
+confusion matrix is the delta-weighted mix of the per-corpus ones, the metric of any mixture
+follows from per-corpus predictions without running the model again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def confusion(labels: np.ndarray, preds: np.ndarray, num_labels: int) -> np.ndarray:
+    """Counts C[true, predicted]."""
+    return (
+        np.bincount(labels * num_labels + preds, minlength=num_labels**2)
+        .reshape(num_labels, num_labels)
+        .astype(float)
+    )
+
+
+def metrics_from_confusion(c: np.ndarray, label_names) -> dict[str, float]:
+    """Accuracy, macro-F1 and per-class F1 of a (possibly fractional) confusion matrix.
+
+    Works on stacks of matrices too (shape [..., k, k]); returns arrays then.
+    """
+    total = c.sum((-2, -1))
+    tp = np.diagonal(c, axis1=-2, axis2=-1)
+    support, predicted = c.sum(-1), c.sum(-2)
+    denom = support + predicted
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
+        out = {"accuracy": tp.sum(-1) / total, "macro_f1": f1.mean(-1)}
+    for k, name in enumerate(label_names):
+        out[f"f1_{name}"] = f1[..., k]
+    return out
+
+
+def mixture_confusion(per_corpus: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Expected normalised confusion matrix of a mixture with the given corpus weights."""
+    return sum(w * per_corpus[s] / per_corpus[s].sum() for s, w in weights.items() if w > 0)
+
+
+def expected_curve(
+    preds: pd.DataFrame, source_a: str, source_b: str, deltas, label_names
+) -> pd.DataFrame:
+    """Exact expected metrics of p_delta for each delta, from per-corpus predictions (tidy)."""
+    k = len(label_names)
+    per = {
+        s: confusion(g["label"].to_numpy(), g["pred"].to_numpy(), k)
+        for s, g in preds.groupby("source")
+    }
+    rows = []
+    for d in deltas:
+        values = metrics_from_confusion(
+            mixture_confusion(per, {source_a: 1 - d, source_b: d}), label_names
+        )
+        rows += [{"delta": d, "metric": m, "value": float(v)} for m, v in values.items()]
+    return pd.DataFrame(rows)
+
+
+def bootstrap(
+    preds: pd.DataFrame, label_names, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
+    """Point estimate and percentile bootstrap interval of every metric (tidy: metric, value, ci).
+
+    Resamples within each source corpus, so a mixture keeps its exact composition.
+    """
+    k = len(label_names)
+    rng = np.random.default_rng(seed)
+    cells = preds["label"].to_numpy() * k + preds["pred"].to_numpy()
+    boot = np.zeros((n_boot, k * k))
+    for _, rows in preds.groupby("source").indices.items():
+        draws = rng.integers(0, len(rows), size=(n_boot, len(rows)))
+        # Offset each replicate's cells so one bincount counts all replicates at once.
+        picked = cells[rows][draws] + (np.arange(n_boot) * k * k)[:, None]
+        boot += np.bincount(picked.ravel(), minlength=n_boot * k * k).reshape(n_boot, k * k)
+    point = metrics_from_confusion(
+        confusion(preds["label"].to_numpy(), preds["pred"].to_numpy(), k), label_names
+    )
+    dist = metrics_from_confusion(boot.reshape(n_boot, k, k), label_names)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    return pd.DataFrame(
+        [
+            {
+                "metric": m,
+                "value": float(point[m]),
+                "ci_low": float(np.quantile(dist[m], lo)),
+                "ci_high": float(np.quantile(dist[m], hi)),
+            }
+            for m in point
+        ]
+    )
+
+
+def test_metrics(
+    preds: pd.DataFrame, label_names, n_boot: int, seed: int, mixture: bool = True
+) -> pd.DataFrame:
+    """Bootstrap metrics on each test corpus (split ``test:<corpus>``) and, with ``mixture``,
+    on the whole test set (split ``test``); tidy, one row per split x metric."""
+    frames = [bootstrap(preds, label_names, n_boot, seed).assign(split="test")] if mixture else []
+    frames += [
+        bootstrap(g, label_names, n_boot, seed).assign(split=f"test:{src}")
+        for src, g in preds.groupby("source")
+    ]
+    return pd.concat(frames, ignore_index=True)

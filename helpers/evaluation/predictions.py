@@ -1,0 +1,58 @@
+"""A model's predictions on an encoded set, and its validation score: the one scoring path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from helpers.data.encoding import Encoded, collate, eval_batches
+from helpers.evaluation.metrics import confusion, metrics_from_confusion
+
+
+@torch.inference_mode()
+def predict(
+    model, data: Encoded, batch_size: int = 128, device: str | torch.device = "cpu", forward=None
+) -> pd.DataFrame:
+    """Predictions for every example: id, source, label, pred and one probability per class.
+
+    ``forward(batch) -> logits`` overrides the plain model call (e.g. cached frozen features).
+    """
+    was_training = model.training
+    model.eval()
+    order, probs = [], []
+    for index in eval_batches(data, batch_size):
+        batch = {k: v.to(device) for k, v in collate(data, index).items() if k != "labels"}
+        if forward is not None:
+            logits = forward(batch, index)
+        else:
+            logits = model(**batch).logits
+        probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
+        order.append(index)
+    model.train(was_training)
+    index = np.concatenate(order)
+    p = np.empty((len(data), probs[0].shape[1]), dtype=np.float32)
+    p[index] = np.concatenate(probs)
+    frame = pd.DataFrame(
+        {"id": data.ids, "source": data.sources, "label": data.labels, "pred": p.argmax(1)}
+    )
+    for k in range(p.shape[1]):
+        frame[f"p_{k}"] = p[:, k]
+    return frame
+
+
+def score(
+    model,
+    data: Encoded,
+    label_names,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    forward=None,
+) -> dict[str, float]:
+    """Every metric of ``model`` on ``data`` (no interval): what model selection compares."""
+    preds = predict(model, data, batch_size, device, forward=forward)
+    values = metrics_from_confusion(
+        confusion(preds["label"].to_numpy(), preds["pred"].to_numpy(), len(label_names)),
+        label_names,
+    )
+    return {m: float(v) for m, v in values.items()}

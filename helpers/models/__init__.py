@@ -1,0 +1,1 @@
+"""Models: loading encoders, their layer groups, and the CBV wrapper."""

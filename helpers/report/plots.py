@@ -1,0 +1,234 @@
+"""Figures that read on their own: each takes a tidy DataFrame and returns a Figure.
+
+``save`` is the one function that writes figures (PNG under figures/<experiment>/).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from helpers.paths import figures_root
+from helpers.spec.methods import method_order
+
+METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+
+
+def styled(draw):
+    """Draw a figure in the project's style without touching matplotlib's global settings."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        style = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook")}
+        with plt.rc_context(style):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def _label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+@styled
+def degradation(curve: pd.DataFrame, metrics=("accuracy", "macro_f1")) -> plt.Figure:
+    """Source model under shift: exact expected curve and sampled mixtures with 95% CIs."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    title = f"{curve['experiment'].iat[0]}: source model (trained on A) as delta grows"
+    for ax, metric in zip(axes[0], metrics):
+        exp = curve[(curve["estimate"] == "expected") & (curve["metric"] == metric)]
+        smp = curve[(curve["estimate"] == "sampled") & (curve["metric"] == metric)]
+        for seed, g in exp.groupby("seed"):
+            ax.plot(g["delta"], g["value"], "-", color="C0", label=f"expected (seed {seed})")
+        for _, g in smp.groupby("seed"):
+            ax.errorbar(
+                g["delta"],
+                g["value"],
+                yerr=[g["value"] - g["ci_low"], g["ci_high"] - g["value"]],
+                fmt="o",
+                color="C1",
+                capsize=3,
+                label="sampled mixture, 95% CI",
+            )
+        ax.set(
+            xlabel="delta (share of corpus B in the test mixture)",
+            ylabel=f"test {_label(metric)}",
+            xlim=(-0.03, 1.03),
+        )
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def methods(summary: pd.DataFrame, title: str, order=None) -> plt.Figure:
+    """Mean test metric per method, a marker per delta, with 95% intervals (``summarise``)."""
+    metric = summary["metric"].iat[0]
+    order = [m for m in (order or summary["method"].unique()) if m in set(summary["method"])]
+    deltas = sorted(summary["delta"].unique())
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(order) + 2.5), 4.2))
+    offset = 0.6 / max(1, len(deltas))
+    for j, d in enumerate(deltas):
+        g = summary[summary["delta"] == d].set_index("method").reindex(order)
+        x = np.arange(len(order)) + (j - (len(deltas) - 1) / 2) * offset
+        ax.errorbar(
+            x,
+            g["mean"],
+            yerr=[g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]],
+            fmt="o",
+            color=f"C{j}",
+            capsize=3,
+            label=f"delta = {d:g}",
+        )
+    ax.set_xticks(np.arange(len(order)), order, rotation=30, ha="right")
+    ax.set(ylabel=f"test {_label(metric)} on the delta-mixture", title=title)
+    ax.legend(title="shift (share of B)", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def coefficient_trajectories(history: pd.DataFrame, title: str) -> plt.Figure:
+    """Coefficient alpha of each layer group over training: a row per method, a column per delta."""
+    alphas = history[history["metric"].str.startswith("alpha/")].copy()
+    alphas["group"] = alphas["metric"].str.removeprefix("alpha/")
+    methods_, deltas = sorted(alphas["method"].unique()), sorted(alphas["delta"].unique())
+    fig, axes = plt.subplots(
+        max(1, len(methods_)),
+        max(1, len(deltas)),
+        squeeze=False,
+        figsize=(4.2 * max(1, len(deltas)) + 1.5, 2.6 * max(1, len(methods_))),
+        sharey=True,
+    )
+    for (i, method), (j, delta) in ((m, d) for m in enumerate(methods_) for d in enumerate(deltas)):
+        ax = axes[i][j]
+        g = alphas[(alphas["method"] == method) & (alphas["delta"] == delta)]
+        sns.lineplot(
+            g,
+            x="step",
+            y="value",
+            hue="group",
+            ax=ax,
+            legend=False,
+            marker="o" if g["step"].nunique() < 20 else None,
+            palette="viridis",
+            hue_order=sorted(g["group"].unique(), key=_group_order),
+        )
+        ax.set(
+            title=f"{method}, delta = {delta:g}",
+            xlabel="optimiser step" if i == len(methods_) - 1 else "",
+            ylabel="alpha" if j == 0 else "",
+            ylim=(-0.02, 1.02),
+        )
+    groups = sorted(alphas["group"].unique(), key=_group_order)
+    colors = sns.color_palette("viridis", len(groups))
+    handles = [plt.Line2D([], [], color=c, label=g) for g, c in zip(groups, colors)]
+    fig.legend(handles=handles, title="layer group", loc="center right")
+    fig.suptitle(f"{title}\n(alpha = share of the fine-tuned copy; 0 = frozen source)")
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    return fig
+
+
+@styled
+def coefficient_heatmap(coefficients: pd.DataFrame, title: str) -> plt.Figure:
+    """Final alpha per layer group (rows) and run (columns: experiment, delta), a panel per
+    method."""
+    frame = coefficients.copy()
+    frame["run"] = frame["experiment"] + ", d=" + frame["delta"].map("{:g}".format)
+    methods_ = sorted(frame["method"].unique())
+    runs = sorted(frame["run"].unique())
+    groups = sorted(frame["group"].unique(), key=_group_order)
+    fig, axes = plt.subplots(
+        len(methods_),
+        1,
+        squeeze=False,
+        figsize=(2.5 + 0.9 * len(runs), 0.8 + (0.35 * len(groups) + 0.9) * len(methods_)),
+    )
+    for ax, method in zip(axes[:, 0], methods_):
+        wide = frame[frame["method"] == method].pivot_table(
+            index="group", columns="run", values="alpha"
+        )
+        wide = wide.reindex(index=groups, columns=runs)
+        sns.heatmap(
+            wide,
+            vmin=0,
+            vmax=1,
+            cmap="viridis",
+            annot=True,
+            fmt=".2f",
+            annot_kws={"size": 7},
+            cbar=False,
+            ax=ax,
+        )
+        last = ax is axes[-1, 0]
+        ax.set(title=method, xlabel="", ylabel="layer group")
+        ax.tick_params(axis="x", labelbottom=last, labelsize=8)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
+    fig.colorbar(
+        axes[0, 0].collections[0],
+        ax=axes[:, 0],
+        fraction=0.02,
+        label="alpha (1 = fine-tuned copy, 0 = source)",
+    )
+    fig.suptitle(title, y=1.0)
+    return fig
+
+
+def _group_order(name: str):
+    if name == "embeddings":
+        return (-1, 0)
+    if name.startswith("layer."):
+        return (0, int(name.split(".")[1]))
+    return (1, name)
+
+
+def save(fig: plt.Figure, experiment: str, name: str, root=None) -> Path:
+    """Write a figure as PNG to <figures>/<experiment>/<name>.png and return its path.
+
+    The figures folder is ``root``, else $CBV_FIGURES_DIR, else figures/ in the repository.
+    """
+    path = figures_root(root) / experiment / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+@styled
+def methods_grid(summary: pd.DataFrame, title: str) -> plt.Figure:
+    """One panel per experiment: mean test metric per method, a line per delta, with 95% CIs."""
+    metric = summary["metric"].iat[0]
+    experiments = sorted(summary["experiment"].unique())
+    cols = min(3, len(experiments))
+    rows = -(-len(experiments) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False, sharey=True
+    )
+    order = method_order(summary["method"].unique())
+    for ax, name in zip(axes.flat, experiments):
+        g = summary[summary["experiment"] == name]
+        for j, (delta, d) in enumerate(g.groupby("delta")):
+            d = d.set_index("method").reindex(order)
+            x = np.arange(len(order)) + 0.1 * j
+            ax.errorbar(
+                x,
+                d["mean"],
+                yerr=[d["mean"] - d["ci_low"], d["ci_high"] - d["mean"]],
+                fmt="o",
+                capsize=2,
+                color=f"C{j}",
+                label=f"delta = {delta:g}",
+            )
+        ax.set_xticks(np.arange(len(order)), order, rotation=45, ha="right", fontsize="small")
+        ax.set(title=name, ylabel=f"test {_label(metric)}")
+        ax.legend(fontsize="x-small")
+    for ax in list(axes.flat)[len(experiments) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""Specification: experiments, profiles, settings and the method registry as data (torch-free)."""

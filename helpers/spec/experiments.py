@@ -1,0 +1,106 @@
+"""Experiments and profiles, read from experiments.yaml into frozen, self-validating configs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from helpers.errors import UserError, unknown_name
+from helpers.paths import EXPERIMENTS_FILE
+from helpers.spec.settings import TrainConfig
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A shift from corpus A (``source``) to corpus B (``target``) in one task's label space."""
+
+    name: str
+    task: str
+    source: str
+    target: str
+    max_length: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How large an experiment is run: model, seeds, deltas, sample sizes, training settings."""
+
+    name: str
+    model: str
+    seeds: tuple[int, ...]
+    deltas: tuple[float, ...]
+    n_source_train: int | None  # None: all the source corpus's training split holds
+    n_train: int | None  # mixture sizes; None: the largest every delta allows
+    n_val: int | None
+    n_test: int | None
+    n_boot: int
+    source_train: TrainConfig
+    train: TrainConfig
+    surgical: tuple[str, ...]
+    cbv: tuple[str, ...]
+    max_length: int | None = None  # caps the task's max_length (smoke runs)
+    curve_deltas: tuple[float, ...] = field(default=tuple(i / 10 for i in range(11)))
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise UserError(f"profile {self.name!r} needs at least one seed")
+        for d in self.deltas:
+            if not 0 <= d <= 1:
+                raise UserError(f"profile {self.name!r}: delta {d} is outside [0, 1]")
+        for key in ("n_source_train", "n_train", "n_val", "n_test"):
+            v = getattr(self, key)
+            if v is not None and v < 1:
+                raise UserError(f"profile {self.name!r}: {key} must be >= 1 or null, got {v}")
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+
+@lru_cache(maxsize=4)
+def _read(path: str) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"configuration file {p} is missing; restore it from git")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"configuration file {p} is not valid YAML: {e}") from None
+
+
+def experiment_names(path=EXPERIMENTS_FILE) -> list[str]:
+    return list(_read(str(path))["experiments"])
+
+
+def load_experiment(name: str, profile: Profile | None = None, path=EXPERIMENTS_FILE) -> Experiment:
+    """Look an experiment up by name (the profile may cap its max_length)."""
+    raw = _read(str(path))
+    if name not in raw["experiments"]:
+        raise unknown_name("experiment", name, raw["experiments"])
+    spec = raw["experiments"][name]
+    length = raw["tasks"][spec["task"]]
+    if profile is not None and profile.max_length:
+        length = min(length, profile.max_length)
+    return Experiment(name=name, max_length=length, **spec)
+
+
+def load_profile(name: str, path=EXPERIMENTS_FILE) -> Profile:
+    """Look a profile up by name and validate it."""
+    raw = _read(str(path))
+    if name not in raw["profiles"]:
+        raise unknown_name("profile", name, raw["profiles"])
+    spec = dict(raw["profiles"][name])
+    try:
+        spec["source_train"] = TrainConfig(**spec.get("source_train", {}))
+        spec["train"] = TrainConfig(**spec.get("train", {}))
+    except TypeError as e:
+        raise UserError(
+            f"profile {name!r} in {path}: {e}; see TrainConfig in "
+            "helpers/spec/settings.py for the valid settings"
+        ) from None
+    for key in ("seeds", "deltas", "surgical", "cbv"):
+        spec[key] = tuple(spec.get(key, ()))
+    return Profile(name=name, **spec)

@@ -1,0 +1,49 @@
+"""Training settings: a frozen, self-validating config (torch-free, read from experiments.yaml)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from helpers.errors import UserError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one model is trained; every method shares these settings."""
+
+    epochs: int = 2  # passes over the training mixture
+    batch_size: int = 16  # examples per optimiser step
+    lr: float = 5e-5  # peak learning rate of the weights
+    weight_decay: float = 0.01  # AdamW decay on weights (never on coefficients)
+    warmup_ratio: float = 0.1  # share of steps with linearly rising weight lr
+    max_grad_norm: float = 1.0  # clip to keep early steps of small data stable
+    alpha_lr: float = 0.05  # CBV coefficients move far faster than weights
+    alpha_warmup_ratio: float = 0.1  # coefficients frozen for this share of steps (see cbv.py)
+    evals_per_epoch: int = 1  # validation passes per epoch (best one is kept)
+    select_metric: str = "macro_f1"  # validation metric that picks the best checkpoint
+    eval_batch_size: int = 128  # evaluation batches are length-sorted, so can be large
+    seed: int = 0  # data order, dropout and head initialisation
+    cache_prefix: bool = True  # reuse frozen-prefix features across epochs and methods
+    compile: bool = False  # torch.compile the model (GPU users; slow to start)
+    checkpoint_every: int = 0  # extra resume points every N steps (0: at validations)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "evals_per_epoch", "eval_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(
+                    f"train setting {name} must be at least 1, got {getattr(self, name)}"
+                )
+        for name in ("lr", "alpha_lr", "weight_decay", "max_grad_norm"):
+            if not 0 <= float(getattr(self, name)) < math.inf:
+                raise UserError(
+                    f"train setting {name} must be a finite number >= 0, got {getattr(self, name)}"
+                )
+        for name in ("warmup_ratio", "alpha_warmup_ratio"):
+            if not 0 <= float(getattr(self, name)) < 1:
+                raise UserError(
+                    f"train setting {name} must lie in [0, 1), got {getattr(self, name)}"
+                )
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""The study: one experiment under one profile, and the store of its runs."""

@@ -1,0 +1,1 @@
+"""Training: the engine, its plans, the fitting strategies, the prefix cache and checkpoints."""

@@ -1,0 +1,247 @@
+"""The one training engine behind every method: plain subsets, CBV, LP-FT, Auto-RGN.
+
+Built on Accelerate rather than transformers' Trainer. Accelerate gives device placement, bf16
+autocast on GPUs and unchanged scale-out under ``accelerate launch``, while leaving the loop
+ours, which the project needs: the frozen-prefix feature cache (layers below the first trainable
+one run once per data set, not once per step), separate optimiser groups with their own warm-up
+for CBV coefficients, per-group learning-rate scales for Auto-RGN, and a hook after every step
+for coefficient constraints. Trainer would need most of that patched in through callbacks.
+
+What to train comes as a ``Plan`` (``helpers.training.plan``): typed optimiser groups and hooks,
+so the engine treats every method alike. Conventions: frozen groups always run in eval mode (no
+dropout), cached or not, so the cache is exact; CBV coefficients keep a zero learning rate for
+the first ``alpha_warmup_ratio`` of the steps (the one home of that warm-up); the best checkpoint
+on the validation split is kept and restored at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from helpers.data.encoding import Encoded, collate, pad, train_batches
+from helpers.evaluation.predictions import score
+from helpers.spec.settings import TrainConfig
+from helpers.training.checkpoints import clear_resume, load_resume, save_resume, trainable_state
+from helpers.training.plan import ALPHA, WEIGHT, Plan, set_frozen_eval, trainable_parameters
+from helpers.training.prefix import CACHE, fingerprint, skip_prefix
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the run is stopped, others go on."""
+
+
+@dataclass
+class FitResult:
+    """What a training run leaves behind besides the trained model."""
+
+    history: pd.DataFrame  # tidy: step, epoch, split, metric, value
+    best_step: int
+    best_score: float
+    steps: int
+    seconds: float
+    cached_prefix: int | None = None  # depth of the cached frozen prefix, if any
+
+
+def make_accelerator() -> Accelerator:
+    """bf16 autocast on GPUs, full precision on CPUs; scale-out comes from `accelerate launch`."""
+    cuda = torch.cuda.is_available()
+    return Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up then linear decay to zero."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def fit(
+    model,
+    train: Encoded,
+    val: Encoded,
+    label_names,
+    cfg: TrainConfig,
+    plan: Plan,
+    progress: bool = True,
+    desc: str = "train",
+    resume_dir: Path | None = None,
+) -> FitResult:
+    """Train ``model`` in place as ``plan`` says and restore its best validation checkpoint.
+
+    With ``resume_dir``, resume points are written there at every validation (and every
+    ``checkpoint_every`` steps), an interrupted run continues from the latest one, and the
+    folder is removed at the end.
+    """
+    set_seed(cfg.seed)
+    accelerator = make_accelerator()
+    device = accelerator.device
+    model.to(device)
+    layers, depth = plan.layers, plan.cache_depth if cfg.cache_prefix else None
+
+    # Frozen prefix: computed once, then the model runs only from the first trainable layer.
+    if depth:
+        key = fingerprint(model, layers, depth)  # hashing the prefix weights once per fit
+        train_feats = CACHE.features(model, layers, depth, train, device=device, key=key)
+        val_feats = CACHE.features(model, layers, depth, val, device=device, key=key)
+
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    base_lr = [cfg.alpha_lr if g.kind == ALPHA else cfg.lr for g in plan.groups]
+    # Fused AdamW: one kernel per step instead of a loop over tensors (CPU and GPU alike).
+    optimizer = torch.optim.AdamW(
+        [
+            {
+                "params": list(g.params),
+                "lr": lr,
+                "weight_decay": cfg.weight_decay if g.decay and g.kind == WEIGHT else 0.0,
+            }
+            for g, lr in zip(plan.groups, base_lr)
+        ],
+        fused=True,
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    core = accelerator.unwrap_model(model)
+    run = torch.compile(model) if cfg.compile else model
+    weight_warmup = int(cfg.warmup_ratio * total)
+    alpha_start = int(cfg.alpha_warmup_ratio * total)
+    eval_at = {
+        int(round(steps_per_epoch * (e + (i + 1) / cfg.evals_per_epoch))) - 1
+        for e in range(cfg.epochs)
+        for i in range(cfg.evals_per_epoch)
+    }
+    clipped = trainable_parameters(plan, WEIGHT)
+
+    def forward(batch, index, feats):
+        if depth:
+            hidden, mask = pad([feats[i] for i in index])
+            with skip_prefix(core, layers, depth):
+                return run(
+                    inputs_embeds=hidden.to(device),
+                    attention_mask=mask.to(device),
+                    labels=batch["labels"].to(device) if "labels" in batch else None,
+                )
+        return run(**{k: v.to(device) for k, v in batch.items()})
+
+    def train_mode():
+        model.train()
+        if layers is not None:
+            set_frozen_eval(core, layers)
+
+    def validate() -> dict[str, float]:
+        eval_forward = (lambda b, idx: forward(b, idx, val_feats).logits) if depth else None
+        return score(core, val, label_names, cfg.eval_batch_size, device, forward=eval_forward)
+
+    rows, best_score, best_step, best = [], -math.inf, -1, None
+    first_step = 0
+    resumed = load_resume(resume_dir)
+    if resumed is not None:  # continue an interrupted run exactly where its last point was
+        weights, opt_state, best, progress_state = resumed
+        core.load_state_dict(weights, strict=False)
+        optimizer.load_state_dict(opt_state)
+        rows, first_step = progress_state["rows"], progress_state["step"]
+        best_score, best_step = progress_state["best_score"], progress_state["best_step"]
+    save_at = (
+        eval_at
+        if not cfg.checkpoint_every
+        else set(range(cfg.checkpoint_every - 1, total, cfg.checkpoint_every)) | eval_at
+    )
+    start = time.perf_counter()
+    bar = tqdm(total=total, initial=first_step, desc=desc, disable=not progress, leave=False)
+    train_mode()
+    order = {}  # epoch -> its batches, drawn once
+    for step in range(first_step, total):
+        epoch, within = divmod(step, steps_per_epoch)
+        # Batch order and dropout depend only on (seed, step): a resumed run repeats them.
+        if epoch not in order:
+            order = {
+                epoch: train_batches(
+                    len(train), cfg.batch_size, np.random.default_rng([cfg.seed, epoch])
+                )
+            }
+        index = order[epoch][within]
+        if accelerator.num_processes > 1:  # under `accelerate launch`: one shard per process
+            index = index[accelerator.process_index :: accelerator.num_processes]
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        batch = (
+            collate(train, index)
+            if not depth
+            else {"labels": torch.from_numpy(train.labels[index])}
+        )
+        out = forward(batch, index, train_feats if depth else None)
+        loss = out.loss
+        if not torch.isfinite(loss):
+            bar.close()
+            raise NonFiniteLossError(
+                f"{desc}: loss became {loss.item()} at step {step}; lower the learning rate"
+            )
+        accelerator.backward(loss)
+        if cfg.max_grad_norm:
+            accelerator.clip_grad_norm_(clipped, cfg.max_grad_norm)
+        # Learning rates of this step: schedule, coefficient warm-up, and this step's scales.
+        scales = plan.lr_scales() if plan.lr_scales else [1.0] * len(plan.groups)
+        for g, group, lr, scale in zip(optimizer.param_groups, plan.groups, base_lr, scales):
+            factor = (
+                (step >= alpha_start)
+                if group.kind == ALPHA
+                else _lr_factor(step, total, weight_warmup)
+            )
+            g["lr"] = lr * factor * scale
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if plan.after_step:
+            plan.after_step(core)
+        rows.append(
+            {
+                "step": step,
+                "epoch": epoch,
+                "split": "train",
+                "metric": "loss",
+                "value": float(loss.detach()),
+            }
+        )
+        if plan.record:
+            rows += [
+                {"step": step, "epoch": epoch, "split": "train", "metric": k, "value": v}
+                for k, v in plan.record(core).items()
+            ]
+        if step in eval_at:
+            scores = validate()
+            train_mode()
+            rows += [
+                {"step": step, "epoch": epoch, "split": "validation", "metric": m, "value": v}
+                for m, v in scores.items()
+            ]
+            if scores[cfg.select_metric] > best_score:
+                best_score, best_step, best = scores[cfg.select_metric], step, trainable_state(core)
+        if resume_dir is not None and step in save_at and step + 1 < total:
+            save_resume(
+                resume_dir,
+                core,
+                optimizer,
+                {"step": step + 1, "rows": rows, "best_score": best_score, "best_step": best_step},
+                best,
+            )
+        bar.update(1)
+    bar.close()
+    seconds = time.perf_counter() - start
+    core.load_state_dict(best, strict=False)
+    model.eval()
+    clear_resume(resume_dir)
+    return FitResult(
+        pd.DataFrame(rows),
+        best_step=best_step,
+        best_score=best_score,
+        steps=total,
+        seconds=seconds,
+        cached_prefix=depth,
+    )

@@ -1,0 +1,148 @@
+"""Frozen-prefix features: run the frozen bottom of a model once, reuse it for every epoch.
+
+When a method trains only layers k and above (last-two, head only, ...), the embeddings and
+layers 0..k-1 are a fixed function of the input. Their output is computed once per example and
+kept, keyed by a fingerprint of the frozen weights, so it is shared across epochs, methods and
+deltas that start from the same source model. This is exact because frozen layers always run
+without dropout in this project (``helpers.training.engine.fit`` keeps them in eval mode whether
+or not the cache is used), so cached and recomputed features are the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from helpers.data.encoding import Encoded, collate, eval_batches
+from helpers.models.layers import LayerGroups, get_module, set_module
+
+
+class _PassThroughEmbeddings(nn.Module):
+    """Stands in for the embeddings: returns the (cached) hidden states it is handed."""
+
+    def forward(self, *args, inputs_embeds=None, **kwargs):
+        if inputs_embeds is not None:
+            return inputs_embeds
+        return next(a for a in args if a is not None)  # DistilBERT passes it positionally
+
+
+class _PassThroughLayer(nn.Module):
+    """Stands in for an encoder layer whose output is already in the cache."""
+
+    def forward(self, hidden_states, *args, **kwargs):
+        return hidden_states
+
+
+class _Captured(Exception):
+    """Raised from a hook to stop the forward pass once the prefix output is captured."""
+
+
+def prefix_depth(groups: LayerGroups, trainable: list[str]) -> int | None:
+    """How many encoder layers sit below the first trainable group (None: nothing to cache)."""
+    if "embeddings" in trainable or not trainable:
+        return None
+    depth = 0
+    while depth < groups.num_layers and f"layer.{depth}" not in trainable:
+        depth += 1
+    return depth
+
+
+def _prefix_paths(groups: LayerGroups, depth: int) -> list[str]:
+    return [
+        *groups.paths["embeddings"],
+        *(p for i in range(depth) for p in groups.paths[f"layer.{i}"]),
+    ]
+
+
+def fingerprint(model: nn.Module, groups: LayerGroups, depth: int) -> str:
+    """A digest of the frozen prefix's weights (same weights, same cached features)."""
+    h = hashlib.sha1(str(depth).encode())
+    for path in _prefix_paths(groups, depth):
+        for name, t in get_module(model, path).state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+@contextmanager
+def skip_prefix(model: nn.Module, groups: LayerGroups, depth: int):
+    """Temporarily replace the frozen prefix so the model accepts its output as inputs_embeds."""
+    swapped = {}
+    for path in groups.paths["embeddings"]:
+        swapped[path] = set_module(model, path, _PassThroughEmbeddings())
+    for i in range(depth):
+        for path in groups.paths[f"layer.{i}"]:
+            swapped[path] = set_module(model, path, _PassThroughLayer())
+    try:
+        yield model
+    finally:
+        for path, module in swapped.items():
+            set_module(model, path, module)
+
+
+@torch.inference_mode()
+def compute_prefix(
+    model: nn.Module,
+    groups: LayerGroups,
+    depth: int,
+    data: Encoded,
+    batch_size: int = 128,
+    device="cpu",
+) -> list[torch.Tensor]:
+    """Hidden states after the first ``depth`` layers, one [length, hidden] tensor per example."""
+    last = groups.paths[f"layer.{depth - 1}"][-1] if depth else groups.paths["embeddings"][-1]
+    captured = {}
+
+    def hook(_module, _inputs, output):
+        captured["h"] = output[0] if isinstance(output, tuple) else output
+        raise _Captured
+
+    handle = get_module(model, last).register_forward_hook(hook)
+    was_training = model.training
+    model.eval()
+    out: list[torch.Tensor | None] = [None] * len(data)
+    try:
+        for index in eval_batches(data, batch_size):
+            batch = {k: v.to(device) for k, v in collate(data, index).items() if k != "labels"}
+            try:
+                model(**batch)
+            except _Captured:
+                pass
+            for j, i in enumerate(index):
+                out[i] = captured["h"][j, : len(data.input_ids[i])].cpu().clone()
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return out
+
+
+class PrefixCache:
+    """Process-wide store of prefix features: fingerprint -> example id -> tensor."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, dict[str, torch.Tensor]] = {}
+        self.computed = 0  # examples run through a prefix (for the benchmark's accounting)
+
+    def features(
+        self, model, groups, depth, data: Encoded, device="cpu", key: str | None = None
+    ) -> list[torch.Tensor]:
+        """Prefix features for every example of ``data``, computing only the missing ones.
+
+        ``key`` is the prefix's ``fingerprint`` when the caller has it already.
+        """
+        table = self.store.setdefault(key or fingerprint(model, groups, depth), {})
+        missing = [i for i, ex in enumerate(data.ids) if ex not in table]
+        if missing:
+            feats = compute_prefix(model, groups, depth, data.subset(missing), device=device)
+            table.update(zip(data.ids[missing], feats))
+            self.computed += len(missing)
+        return [table[ex] for ex in data.ids]
+
+    def clear(self) -> None:
+        self.store.clear()
+
+
+CACHE = PrefixCache()
