@@ -21,6 +21,8 @@ DEEP_MODELS = [f"tiny-{f}-3" for f in FAMILIES]  # a third layer, so "first two"
 # (space, per_tensor): per-tensor coefficients exist in weight space only
 MIXINGS = [("weight", False), ("weight", True), ("output", False)]
 ATOL = 1e-10  # float64 throughout; the mixing is exact at alpha in {0, 1}
+STUDY = dict(include_embeddings=False, include_pooler=False)  # the study's coverage
+COVERAGES = [{}, STUDY, dict(include_embeddings=False), dict(include_pooler=False)]
 
 
 def source_and_finetuned(name: str, seed: int = 0):
@@ -68,9 +70,8 @@ def cbv_pair(name, space="weight", per_tensor=False, **kw):
 @pytest.mark.parametrize("space,per_tensor", MIXINGS)
 @pytest.mark.parametrize("name", MODELS)
 def test_alpha_one_is_finetuned_and_zero_is_source(name, space, per_tensor):
-    source, finetuned, cbv = cbv_pair(
-        name, space, per_tensor, include_embeddings=True, include_pooler=True
-    )
+    """The default coverage is every group: CBV can be exactly full fine-tuning, or the source."""
+    source, finetuned, cbv = cbv_pair(name, space, per_tensor)
     batch = make_batch()
     assert not torch.allclose(logits(source, batch), logits(finetuned, batch))
     cbv.set_alphas(1.0)
@@ -82,7 +83,7 @@ def test_alpha_one_is_finetuned_and_zero_is_source(name, space, per_tensor):
 @pytest.mark.parametrize("space,per_tensor", MIXINGS)
 @pytest.mark.parametrize("name", MODELS)
 def test_groups_without_coefficient_stay_at_source(name, space, per_tensor):
-    source, finetuned, cbv = cbv_pair(name, space, per_tensor)  # embeddings, pooler: no alpha
+    source, finetuned, cbv = cbv_pair(name, space, per_tensor, **STUDY)  # no alpha on either
     batch = make_batch()
     cbv.set_alphas(1.0)
     frozen_groups = [g for g in ("embeddings", "pooler") if g in layer_groups(source).paths]
@@ -93,11 +94,40 @@ def test_groups_without_coefficient_stay_at_source(name, space, per_tensor):
     )
 
 
+@pytest.mark.parametrize("coverage", COVERAGES, ids=str)
+@pytest.mark.parametrize("space,per_tensor", MIXINGS)
+@pytest.mark.parametrize("name", MODELS)
+def test_joint_endpoints_hold_for_every_coverage(name, space, per_tensor, coverage):
+    """Wrapped at the source and trained (here: covered groups jolted), alpha = 1 is exactly
+    the trainable copy and alpha = 0 exactly the source, whatever the coverage."""
+    source, _ = source_and_finetuned(name)
+    cbv = wrap(copy.deepcopy(source), CBVConfig(space=space, per_tensor=per_tensor, **coverage))
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in cbv.weight_parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    trained = copy.deepcopy(source)
+    for g in cbv.coefficient_groups:  # the trainable copy as a plain model
+        for (_, p), (_, q) in zip(
+            layer_groups(trained).parameters(trained, g),
+            [(n, m.trainable.get_parameter(n)) for m in cbv.group_mixers(g) for n in m.names],
+        ):
+            p.data.copy_(q)
+    cbv.eval()
+    batch = make_batch()
+    assert not torch.allclose(logits(source, batch), logits(trained, batch))
+    cbv.set_alphas(1.0)
+    torch.testing.assert_close(logits(cbv, batch), logits(trained, batch), rtol=0, atol=ATOL)
+    cbv.set_alphas(0.0)
+    torch.testing.assert_close(logits(cbv, batch), logits(source, batch), rtol=0, atol=ATOL)
+
+
 @pytest.mark.parametrize("space,per_tensor", MIXINGS)
 @pytest.mark.parametrize("name", DEEP_MODELS)
 def test_one_hot_alpha_is_the_surgical_subset(name, space, per_tensor):
     source, finetuned, cbv = cbv_pair(name, space, per_tensor)
-    cbv.set_alphas({"layer.0": 1.0, "layer.1": 1.0, "layer.2": 0.0, "head": 0.0})
+    cbv.set_alphas(0.0)
+    cbv.set_alphas({"layer.0": 1.0, "layer.1": 1.0})
     surgical = transplant(source, finetuned, ["layer.0", "layer.1"])
     batch = make_batch()
     assert not torch.allclose(logits(surgical, batch), logits(source, batch))
@@ -110,7 +140,7 @@ def test_weight_and_output_space_agree_at_binary_alphas(name):
     _, _, by_output = cbv_pair(name, "output")
     batch = make_batch()
     for pattern in ([1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0], [0, 0, 1, 1]):
-        alphas = dict(zip(by_weight.alphas(), map(float, pattern)))
+        alphas = {g: float(pattern[i % 4]) for i, g in enumerate(by_weight.alphas())}
         by_weight.set_alphas(alphas)
         by_output.set_alphas(alphas)
         torch.testing.assert_close(
@@ -228,14 +258,14 @@ def test_output_space_bakes_only_at_binary_alphas():
     _, _, cbv = cbv_pair("tiny-distilbert-3", "output")
     with pytest.raises(UserError, match="cannot be baked"):
         cbv.bake()
-    cbv.set_alphas({"layer.0": 1.0, "layer.1": 0.0, "layer.2": 1.0, "head": 0.0})
+    cbv.set_alphas({g: float(i % 2) for i, g in enumerate(cbv.alphas())})
     batch = make_batch()
     torch.testing.assert_close(logits(cbv.bake(), batch), logits(cbv, batch), rtol=0, atol=ATOL)
 
 
 # -- constraints and penalty --------------------------------------------------------------------
 def test_clamp_projects_into_the_box():
-    _, _, cbv = cbv_pair("tiny-bert-2", constraint="clamp")
+    _, _, cbv = cbv_pair("tiny-bert-2", constraint="clamp", **STUDY)
     raw = cbv.alpha_parameters()[0]
     with torch.no_grad():
         raw.copy_(torch.tensor([-0.5, 0.4, 1.7], dtype=raw.dtype))
@@ -311,10 +341,11 @@ def test_wrap_refuses_bad_sources_and_double_wrapping():
 @pytest.mark.parametrize("name", MODELS)
 def test_coefficient_names_and_parameter_split(name):
     model = load_classifier(name)
-    per_group = wrap(copy.deepcopy(model), CBVConfig(include_pooler=True))
+    assert list(wrap(copy.deepcopy(model), CBVConfig()).alphas()) == layer_groups(model).names
+    per_group = wrap(copy.deepcopy(model), CBVConfig(include_embeddings=False))
     groups = [g for g in layer_groups(model).names if g != "embeddings"]
     assert list(per_group.alphas()) == groups
-    per_tensor = wrap(copy.deepcopy(model), CBVConfig(per_tensor=True))
+    per_tensor = wrap(copy.deepcopy(model), CBVConfig(per_tensor=True, **STUDY))
     view = layer_groups(model)
     mixed = [
         n

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from helpers.data.encoding import encode
+from helpers.data.encoding import collate, encode
 from helpers.errors import UserError
 from helpers.evaluation.predictions import predict
 from helpers.models.layers import layer_groups
 from helpers.models.loading import load_classifier, load_tokenizer
 from helpers.spec.methods import METHODS, get_method
 from helpers.spec.settings import TrainConfig
+from helpers.training.prefix import CACHE, skip_prefix
 from helpers.training.strategies import FitInputs, adapt
 from tests.test_training import LABELS, toy
 
@@ -74,11 +75,83 @@ def test_surgical_methods_change_exactly_their_groups(name, groups, inputs):
     assert changed_groups(inputs.source, adapted.model) == groups
 
 
+def on_grid(a: float) -> bool:
+    return round(a * 10, 9) in range(11)
+
+
 def test_wise_ft_picks_a_grid_point_on_validation(inputs):
-    adapted = adapt(get_method("wise_ft"), inputs)
-    backbone = {a for g, a in adapted.alphas.items() if g != "head"}
-    assert adapted.alphas["head"] == 1.0
-    assert len(backbone) == 1 and round(backbone.pop() * 10, 9) in range(11)  # one grid point
+    full = adapt(get_method("wise_ft"), inputs).alphas  # every weight, head included
+    assert len(set(full.values())) == 1 and on_grid(full["head"])
+    backbone = adapt(get_method("wise_ft_backbone"), inputs).alphas
+    rest = {a for g, a in backbone.items() if g != "head"}
+    assert backbone["head"] == 1.0 and len(rest) == 1 and on_grid(rest.pop())
+
+
+def test_two_stage_with_alphas_at_one_is_exactly_all(inputs):
+    """Every group has a coefficient, so the two-stage model starts exactly at `all`."""
+    two_stage = adapt(get_method("cbv_two_stage"), inputs).model
+    two_stage.set_alphas(1.0)
+    base = inputs.reuse("all").model
+    batch = {k: v for k, v in collate(inputs.val, range(8)).items() if k != "labels"}
+    with torch.no_grad():
+        torch.testing.assert_close(
+            two_stage.eval()(**batch).logits, base.eval()(**batch).logits, rtol=0, atol=0
+        )
+
+
+def test_every_trained_method_takes_the_same_encoder_steps(inputs):
+    """One budget: the same optimiser steps over the same batches; LP-FT's probe takes none."""
+    budget = CFG.epochs * -(-len(inputs.train) // CFG.batch_size)
+    for name in ["head", "first2", "all", "lp_ft", "auto_rgn", "cbv_weight", "cbv_study"]:
+        fits = adapt(get_method(name), inputs).fits
+        assert sum(f.steps for f in fits) == budget, name
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "electra"])
+def test_the_probe_reads_only_the_first_token(family, inputs):
+    """LP-FT's probe feeds the head one vector per example: exact for every supported family."""
+    model = load_classifier(f"tiny-{family}-2", LABELS, seed=0).eval()
+    layers = layer_groups(model)
+    feats = CACHE.features(model, layers, layers.num_layers, inputs.val)
+    index = list(range(8))
+    first = torch.stack([feats[i][0] for i in index])[:, None]
+    batch = {k: v for k, v in collate(inputs.val, index).items() if k != "labels"}
+    with torch.no_grad(), skip_prefix(model, layers, layers.num_layers):
+        probe = model(inputs_embeds=first, attention_mask=torch.ones(8, 1, dtype=torch.long))
+    with torch.no_grad():
+        full = model(**batch)
+    torch.testing.assert_close(probe.logits, full.logits, rtol=1e-5, atol=1e-6)
+
+
+def test_lp_ft_probe_converges_before_fine_tuning(inputs):
+    probe, tune = adapt(get_method("lp_ft"), inputs).fits
+    losses = probe.history["value"].to_numpy()
+    assert probe.steps == 0 and len(losses) > 2 and losses[-1] < losses[0]
+    assert tune.steps == CFG.epochs * -(-len(inputs.train) // CFG.batch_size)
+
+
+def test_auto_rgn_scales_each_tensor_by_its_own_gradient(inputs):
+    """The per-tensor scales of a step are ||g|| / ||w||, normalised by the largest one."""
+    from helpers.training import strategies
+
+    seen = []
+    original = strategies.relative_gradient_norm
+
+    def spy(param):
+        seen.append(original(param))
+        return seen[-1]
+
+    strategies.relative_gradient_norm = spy
+    try:
+        adapted = adapt(get_method("auto_rgn"), inputs)
+    finally:
+        strategies.relative_gradient_norm = original
+    n_tensors = sum(1 for _ in inputs.source.parameters())
+    assert len(seen) == n_tensors * adapted.fits[0].steps
+    first = torch.tensor(seen[:n_tensors])
+    history = adapted.fits[0].history
+    recorded = history[(history["step"] == 0) & history["metric"].str.startswith("rgn_scale/")]
+    assert recorded["value"].max() <= 1.0 and (first / first.max()).max() == 1.0
 
 
 def test_unknown_method():

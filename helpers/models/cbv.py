@@ -13,10 +13,11 @@ optionally ``embeddings`` and ``pooler``), with alpha_g in [0, 1]:
   group's coefficient. The frozen branch always runs in eval mode (no dropout): it stands for the
   source model, and a second dropout mask would only add noise.
 
-Groups without a coefficient (the embeddings and the pooler unless included) are frozen at the
-source weights, as in the study (shared, frozen embeddings; the frozen pooler). They follow the
-wrapper's train/eval mode, so their dropout stays on during training, as in frozen-layer
-fine-tuning.
+By default every group has a coefficient, so CBV covers what full fine-tuning trains: with every
+alpha at 1 the model is exactly its trainable copy, at 0 exactly the source. With the study's
+coverage (``include_embeddings=False, include_pooler=False``) the uncovered groups are frozen at
+the source weights; ``frozen_modules()`` names them, and the training engine runs them in eval
+mode like every frozen group of every method (no dropout).
 
 The pitfall (``NOTES.md``): while theta == theta0 the mixed model does not depend on alpha at all,
 so dL/dalpha is exactly zero at the first step in both spaces (in output space, in train mode,
@@ -160,6 +161,15 @@ class CBVModel(nn.Module):
         """Stop (or resume) weight updates, e.g. for two-stage training of the alphas alone."""
         for p in self.weight_parameters():
             p.requires_grad_(not flag)
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Modules of the groups without a coefficient (frozen at the source)."""
+        return [
+            get_module(self.model, path)
+            for g in self.groups.names
+            if g not in self.coefficient_groups
+            for path in self.groups.paths[g]
+        ]
 
     def mixers(self) -> list[Mixer]:
         return [m for g in self.coefficient_groups for m in self.group_mixers(g)]

@@ -28,10 +28,11 @@ class CBVConfig:
     penalty, budget: added to the loss when labels are given: ``penalty * sum(alpha)`` (a
         sparsity pressure towards the source), or with a budget
         ``penalty * relu(sum(alpha) - budget)`` (free up to ``budget`` coefficients' worth).
-    include_embeddings: give the embeddings a coefficient (the study did not: the optimisation
-        then focused on them alone). Otherwise they are frozen at the source.
-    include_pooler: give the pooler (BERT only; no effect elsewhere) a coefficient. Otherwise
-        it is frozen at the source, as in the study.
+    include_embeddings, include_pooler: give the embeddings and the pooler (BERT only) a
+        coefficient. On by default, so that CBV covers what full fine-tuning trains and every
+        alpha at 1 is exactly the fine-tuned model. Off, the group is frozen at the source: the
+        study's coverage (it left the embeddings frozen because its optimisation otherwise
+        focused on them alone, and kept the source pooler).
     per_tensor: one coefficient per parameter tensor instead of per group (weight space only).
     """
 
@@ -40,8 +41,8 @@ class CBVConfig:
     init: float = 0.5  # sigmoid(0), the study's start
     penalty: float = 0.0  # no pressure on the alphas by default
     budget: float | None = None  # None: plain sum penalty
-    include_embeddings: bool = False  # the study left them frozen
-    include_pooler: bool = False  # the study kept the source pooler
+    include_embeddings: bool = True  # cover what full fine-tuning trains (the study: False)
+    include_pooler: bool = True  # likewise (the study kept the source pooler)
     per_tensor: bool = False  # per group, as in the study
 
     def __post_init__(self):

@@ -54,6 +54,20 @@ class Method:
 
 
 _ALL = ("embeddings", "all")
+# The study's coverage: coefficients on the encoder layers and the head only; the embeddings and
+# the pooler stay frozen at the source (by default they are covered: CBV covers what `all` trains).
+STUDY_COVERAGE = {"include_embeddings": False, "include_pooler": False}
+WISE = CBVConfig(space="weight", constraint="clamp", init=1.0)  # starts at the fine-tuned model
+
+
+def _cbv(name: str, description: str, **config) -> Method:
+    """A jointly trained CBV variant (weights and coefficients together)."""
+    options = config.pop("options", {})
+    return Method(
+        name, "cbv", description, strategy="cbv_joint", cbv=CBVConfig(**config), options=options
+    )
+
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
@@ -63,78 +77,71 @@ METHODS: dict[str, Method] = {
         Method("middle2", "surgical", "middle two encoder layers", train=("middle:2",)),
         Method("last2", "surgical", "last two encoder layers", train=("last:2",)),
         Method("all", "surgical", "all parameters", train=_ALL),
-        Method("lp_ft", "baseline", "LP-FT: head first, then all at half the lr", strategy="lp_ft"),
+        Method(
+            "lp_ft",
+            "baseline",
+            "LP-FT: linear probe to convergence on frozen features, then all parameters",
+            strategy="lp_ft",
+        ),
         Method(
             "auto_rgn",
             "baseline",
-            "Auto-RGN: per-layer lr from relative gradient norms",
+            "Auto-RGN: per-tensor lr from relative gradient norms",
             strategy="auto_rgn",
         ),
-        Method(
-            "cbv_weight",
-            "cbv",
-            "CBV in weight space, joint, sigmoid alphas",
-            strategy="cbv_joint",
-            cbv=CBVConfig(space="weight"),
+        _cbv("cbv_weight", "CBV in weight space, joint, sigmoid alphas, every group"),
+        _cbv(
+            "cbv_output", "CBV in output space, joint, sigmoid alphas, every group", space="output"
         ),
-        Method(
-            "cbv_output",
-            "cbv",
-            "CBV in output space, joint, sigmoid alphas",
-            strategy="cbv_joint",
-            cbv=CBVConfig(space="output"),
-        ),
-        Method(
+        _cbv(
             "cbv_study",
-            "cbv",
-            "CBV as the study's code: output space, sum-normalised alphas, "
-            "one learning rate, no warm-up",
-            strategy="cbv_joint",
-            cbv=CBVConfig(space="output", constraint="sum"),
+            "CBV as the study's code: output space, sum-normalised alphas, one "
+            "learning rate, no warm-up, layers and head only",
+            space="output",
+            constraint="sum",
             options={"shared_lr": True, "train": {"alpha_warmup_ratio": 0.0}},
+            **STUDY_COVERAGE,
         ),
-        Method(
+        _cbv(
+            "cbv_layers",
+            "CBV in weight space with the study's coverage: layers and head only",
+            **STUDY_COVERAGE,
+        ),
+        _cbv(
             "cbv_per_tensor",
-            "cbv",
             "CBV in weight space, one coefficient per parameter tensor",
-            strategy="cbv_joint",
-            cbv=CBVConfig(space="weight", per_tensor=True),
+            per_tensor=True,
         ),
-        Method(
+        _cbv(
             "cbv_sparse",
-            "cbv",
             "CBV in weight space with a sparsity penalty 0.01 * sum(alpha)",
-            strategy="cbv_joint",
-            cbv=CBVConfig(space="weight", penalty=0.01),
-        ),
-        Method(
-            "cbv_embeddings",
-            "cbv",
-            "CBV in weight space with coefficients on the embeddings and pooler too",
-            strategy="cbv_joint",
-            cbv=CBVConfig(space="weight", include_embeddings=True, include_pooler=True),
+            penalty=0.01,
         ),
         Method(
             "cbv_two_stage",
             "cbv",
-            "CBV two-stage: all-layer fine-tune, then alphas on validation with weights fixed",
+            "CBV two-stage: all-layer fine-tune, then alphas fitted on "
+            "half the validation mixture and selected on the other half",
             strategy="cbv_two_stage",
             base="all",
-            cbv=CBVConfig(space="weight", constraint="clamp", init=1.0),
+            cbv=WISE,
         ),
         Method(
             "wise_ft",
             "baseline",
-            "WiSE-FT: one global backbone coefficient, grid-searched",
+            "WiSE-FT: one global coefficient on every weight, grid-searched on validation",
             strategy="wise_ft",
             base="all",
-            cbv=CBVConfig(
-                space="weight",
-                constraint="clamp",
-                init=1.0,
-                include_embeddings=True,
-                include_pooler=True,
-            ),
+            cbv=WISE,
+        ),
+        Method(
+            "wise_ft_backbone",
+            "baseline",
+            "WiSE-FT on the backbone only: the fine-tuned head is kept",
+            strategy="wise_ft",
+            base="all",
+            cbv=WISE,
+            options={"keep_head": True},
         ),
     ]
 }

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 from helpers.errors import UserError
 
+CLASS_WEIGHTS = ("auto", "none")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -27,6 +29,8 @@ class TrainConfig:
     cache_prefix: bool = True  # reuse frozen-prefix features across epochs and methods
     compile: bool = False  # torch.compile the model (GPU users; slow to start)
     checkpoint_every: int = 0  # extra resume points every N steps (0: at validations)
+    class_weight: str = "auto"  # "auto": balanced loss when a class is under 30%; "none"
+    patience: int = 0  # stop after this many validations without improvement (0: never)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "evals_per_epoch", "eval_batch_size"):
@@ -39,6 +43,13 @@ class TrainConfig:
                 raise UserError(
                     f"train setting {name} must be a finite number >= 0, got {getattr(self, name)}"
                 )
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise UserError(
+                f"train setting class_weight must be one of {', '.join(CLASS_WEIGHTS)}, "
+                f"got {self.class_weight!r}"
+            )
+        if int(self.patience) < 0:
+            raise UserError(f"train setting patience must be >= 0, got {self.patience}")
         for name in ("warmup_ratio", "alpha_warmup_ratio"):
             if not 0 <= float(getattr(self, name)) < 1:
                 raise UserError(

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
@@ -32,8 +33,10 @@ from helpers.data.encoding import Encoded, collate, pad, train_batches
 from helpers.evaluation.predictions import score
 from helpers.spec.settings import TrainConfig
 from helpers.training.checkpoints import clear_resume, load_resume, save_resume, trainable_state
-from helpers.training.plan import ALPHA, WEIGHT, Plan, set_frozen_eval, trainable_parameters
+from helpers.training.plan import ALPHA, WEIGHT, Plan, trainable_parameters
 from helpers.training.prefix import CACHE, fingerprint, skip_prefix
+
+MINORITY_SHARE = 0.3  # a class under this share of the training set gets a balanced loss weight
 
 
 class NonFiniteLossError(RuntimeError):
@@ -58,6 +61,20 @@ def make_accelerator() -> Accelerator:
     return Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
 
 
+def class_weights(labels: np.ndarray, num_labels: int, rule: str) -> torch.Tensor | None:
+    """Balanced loss weights n / (k * n_c) when ``rule`` is "auto" and some class is rare.
+
+    Rare: under ``MINORITY_SHARE`` of the training set. Without weights a model on such data
+    can reach a low loss by always answering the majority class.
+    """
+    if rule == "none":
+        return None
+    counts = np.bincount(labels, minlength=num_labels).astype(float)
+    if counts.min() >= MINORITY_SHARE * counts.sum():
+        return None
+    return torch.tensor(counts.sum() / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
+
+
 def _lr_factor(step: int, total: int, warmup: int) -> float:
     """Linear warm-up then linear decay to zero."""
     if step < warmup:
@@ -78,7 +95,9 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place as ``plan`` says and restore its best validation checkpoint.
 
-    With ``resume_dir``, resume points are written there at every validation (and every
+    The loss is cross-entropy (class-weighted by ``cfg.class_weight``) plus the plan's penalty.
+    With ``cfg.patience`` the run stops after that many validations without improvement. With
+    ``resume_dir``, resume points are written there at every validation (and every
     ``checkpoint_every`` steps), an interrupted run continues from the latest one, and the
     folder is removed at the end.
     """
@@ -86,13 +105,17 @@ def fit(
     accelerator = make_accelerator()
     device = accelerator.device
     model.to(device)
-    layers, depth = plan.layers, plan.cache_depth if cfg.cache_prefix else None
+    prefix = plan.prefix if cfg.cache_prefix else None
+    weights = class_weights(train.labels, len(label_names), cfg.class_weight)
+    weights = None if weights is None else weights.to(device)
 
     # Frozen prefix: computed once, then the model runs only from the first trainable layer.
-    if depth:
-        key = fingerprint(model, layers, depth)  # hashing the prefix weights once per fit
-        train_feats = CACHE.features(model, layers, depth, train, device=device, key=key)
-        val_feats = CACHE.features(model, layers, depth, val, device=device, key=key)
+    if prefix:
+        key = fingerprint(model, prefix.layers, prefix.depth)  # the prefix weights, hashed once
+        feats = {
+            id(data): CACHE.features(model, prefix.layers, prefix.depth, data, device, key)
+            for data in (train, val)
+        }
 
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -121,40 +144,37 @@ def fit(
     }
     clipped = trainable_parameters(plan, WEIGHT)
 
-    def forward(batch, index, feats):
-        if depth:
-            hidden, mask = pad([feats[i] for i in index])
-            with skip_prefix(core, layers, depth):
-                return run(
-                    inputs_embeds=hidden.to(device),
-                    attention_mask=mask.to(device),
-                    labels=batch["labels"].to(device) if "labels" in batch else None,
-                )
-        return run(**{k: v.to(device) for k, v in batch.items()})
+    def logits(data: Encoded, index) -> torch.Tensor:
+        if prefix:
+            hidden, mask = pad([feats[id(data)][i] for i in index])
+            with skip_prefix(core, prefix.layers, prefix.depth):
+                return run(inputs_embeds=hidden.to(device), attention_mask=mask.to(device)).logits
+        batch = collate(data, index)
+        return run(
+            input_ids=batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+        ).logits
 
     def train_mode():
         model.train()
-        if layers is not None:
-            set_frozen_eval(core, layers)
+        for module in plan.frozen:  # frozen parts never drop out, whatever the method
+            module.eval()
 
     def validate() -> dict[str, float]:
-        eval_forward = (lambda b, idx: forward(b, idx, val_feats).logits) if depth else None
-        return score(core, val, label_names, cfg.eval_batch_size, device, forward=eval_forward)
+        forward = (lambda _, idx: logits(val, idx)) if prefix else None
+        return score(core, val, label_names, cfg.eval_batch_size, device, forward=forward)
 
-    rows, best_score, best_step, best = [], -math.inf, -1, None
+    rows, best_score, best_step, best, stale = [], -math.inf, -1, None, 0
     first_step = 0
     resumed = load_resume(resume_dir)
     if resumed is not None:  # continue an interrupted run exactly where its last point was
-        weights, opt_state, best, progress_state = resumed
-        core.load_state_dict(weights, strict=False)
+        state, opt_state, best, saved = resumed
+        core.load_state_dict(state, strict=False)
         optimizer.load_state_dict(opt_state)
-        rows, first_step = progress_state["rows"], progress_state["step"]
-        best_score, best_step = progress_state["best_score"], progress_state["best_step"]
-    save_at = (
-        eval_at
-        if not cfg.checkpoint_every
-        else set(range(cfg.checkpoint_every - 1, total, cfg.checkpoint_every)) | eval_at
-    )
+        rows, first_step, stale = saved["rows"], saved["step"], saved.get("stale", 0)
+        best_score, best_step = saved["best_score"], saved["best_step"]
+    every = cfg.checkpoint_every
+    save_at = eval_at | (set(range(every - 1, total, every)) if every else set())
     start = time.perf_counter()
     bar = tqdm(total=total, initial=first_step, desc=desc, disable=not progress, leave=False)
     train_mode()
@@ -163,22 +183,16 @@ def fit(
         epoch, within = divmod(step, steps_per_epoch)
         # Batch order and dropout depend only on (seed, step): a resumed run repeats them.
         if epoch not in order:
-            order = {
-                epoch: train_batches(
-                    len(train), cfg.batch_size, np.random.default_rng([cfg.seed, epoch])
-                )
-            }
+            rng = np.random.default_rng([cfg.seed, epoch])
+            order = {epoch: train_batches(len(train), cfg.batch_size, rng)}
         index = order[epoch][within]
         if accelerator.num_processes > 1:  # under `accelerate launch`: one shard per process
             index = index[accelerator.process_index :: accelerator.num_processes]
         torch.manual_seed(cfg.seed * 1_000_003 + step)
-        batch = (
-            collate(train, index)
-            if not depth
-            else {"labels": torch.from_numpy(train.labels[index])}
-        )
-        out = forward(batch, index, train_feats if depth else None)
-        loss = out.loss
+        labels = torch.from_numpy(train.labels[index]).to(device)
+        loss = F.cross_entropy(logits(train, index).float(), labels, weight=weights)
+        if plan.penalty:
+            loss = loss + plan.penalty()
         if not torch.isfinite(loss):
             bar.close()
             raise NonFiniteLossError(
@@ -190,48 +204,34 @@ def fit(
         # Learning rates of this step: schedule, coefficient warm-up, and this step's scales.
         scales = plan.lr_scales() if plan.lr_scales else [1.0] * len(plan.groups)
         for g, group, lr, scale in zip(optimizer.param_groups, plan.groups, base_lr, scales):
-            factor = (
-                (step >= alpha_start)
-                if group.kind == ALPHA
-                else _lr_factor(step, total, weight_warmup)
-            )
+            alpha = group.kind == ALPHA
+            factor = (step >= alpha_start) if alpha else _lr_factor(step, total, weight_warmup)
             g["lr"] = lr * factor * scale
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if plan.after_step:
             plan.after_step(core)
-        rows.append(
-            {
-                "step": step,
-                "epoch": epoch,
-                "split": "train",
-                "metric": "loss",
-                "value": float(loss.detach()),
-            }
-        )
+        row = {"step": step, "epoch": epoch, "split": "train"}
+        rows.append({**row, "metric": "loss", "value": float(loss.detach())})
         if plan.record:
-            rows += [
-                {"step": step, "epoch": epoch, "split": "train", "metric": k, "value": v}
-                for k, v in plan.record(core).items()
-            ]
+            rows += [{**row, "metric": k, "value": v} for k, v in plan.record(core).items()]
         if step in eval_at:
             scores = validate()
             train_mode()
-            rows += [
-                {"step": step, "epoch": epoch, "split": "validation", "metric": m, "value": v}
-                for m, v in scores.items()
-            ]
+            row["split"] = "validation"
+            rows += [{**row, "metric": m, "value": v} for m, v in scores.items()]
+            stale += 1
             if scores[cfg.select_metric] > best_score:
-                best_score, best_step, best = scores[cfg.select_metric], step, trainable_state(core)
-        if resume_dir is not None and step in save_at and step + 1 < total:
-            save_resume(
-                resume_dir,
-                core,
-                optimizer,
-                {"step": step + 1, "rows": rows, "best_score": best_score, "best_step": best_step},
-                best,
-            )
+                best_score, best_step, stale = scores[cfg.select_metric], step, 0
+                best = trainable_state(core)
+        stop = cfg.patience and stale >= cfg.patience
+        if resume_dir is not None and step in save_at and step + 1 < total and not stop:
+            progress_state = {"step": step + 1, "rows": rows, "stale": stale}
+            progress_state.update(best_score=best_score, best_step=best_step)
+            save_resume(resume_dir, core, optimizer, progress_state, best)
         bar.update(1)
+        if stop:
+            break
     bar.close()
     seconds = time.perf_counter() - start
     core.load_state_dict(best, strict=False)
@@ -241,7 +241,7 @@ def fit(
         pd.DataFrame(rows),
         best_step=best_step,
         best_score=best_score,
-        steps=total,
+        steps=step + 1,
         seconds=seconds,
-        cached_prefix=depth,
+        cached_prefix=prefix.depth if prefix else None,
     )

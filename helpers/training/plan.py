@@ -35,24 +35,35 @@ class ParamGroup:
             raise ValueError(f"parameter group kind {self.kind!r} is not {WEIGHT!r} or {ALPHA!r}")
 
 
+@dataclass(frozen=True)
+class Prefix:
+    """The frozen bottom of a plain model: the embeddings and ``depth`` encoder layers."""
+
+    layers: LayerGroups
+    depth: int
+
+
 @dataclass
 class Plan:
     """Everything the engine needs to know about one fit besides data and settings.
 
-    layers: the layer view of a plain Hugging Face model: its frozen groups run in eval mode and
-        ``cache_depth`` frozen encoder layers (with the embeddings) are computed once and cached.
+    frozen: modules without trainable parameters; they run in eval mode while training (no
+        dropout), the same rule for every method.
+    prefix: a frozen prefix whose output is computed once and cached (plain models only).
     lr_scales: called after backward, before the update; returns one learning-rate multiplier per
         group for this very step (Auto-RGN).
+    penalty: a term added to the loss (CBV's sparsity pressure on its coefficients).
     after_step: called with the model after every update (CBV projects its coefficients).
     record: per-step values to keep in the training history (CBV's alphas), by name.
     """
 
     groups: list[ParamGroup]
-    layers: LayerGroups | None = None
-    cache_depth: int | None = None
+    frozen: list[nn.Module] = field(default_factory=list)
+    prefix: Prefix | None = None
     lr_scales: Callable[[], list[float]] | None = None
+    penalty: Callable[[], torch.Tensor] | None = None
     after_step: Callable[[nn.Module], None] | None = None
-    record: Callable[[nn.Module], dict[str, float]] | None = field(default=None)
+    record: Callable[[nn.Module], dict[str, float]] | None = None
 
     def __post_init__(self):
         self.groups = [g for g in self.groups if g.params]
@@ -69,6 +80,16 @@ def split_decay(name: str, params, kind: str = WEIGHT) -> list[ParamGroup]:
     ]
 
 
+def frozen_groups(model: nn.Module, layers: LayerGroups) -> list[nn.Module]:
+    """Modules of every layer group without a trainable parameter."""
+    return [
+        module
+        for g in layers.names
+        for module in layers.modules(model, g)
+        if not any(p.requires_grad for p in module.parameters())
+    ]
+
+
 def subset_plan(model: nn.Module, groups_to_train: list[str], cache: bool = True) -> Plan:
     """Train only the named layer groups of a plain model; freeze (and maybe cache) the rest."""
     layers = layer_groups(model)
@@ -79,15 +100,11 @@ def subset_plan(model: nn.Module, groups_to_train: list[str], cache: bool = True
             p.requires_grad_(True)
             params.append(p)
     depth = prefix_depth(layers, groups_to_train) if cache else None
-    return Plan(split_decay("weights", params), layers=layers, cache_depth=depth or None)
-
-
-def set_frozen_eval(model: nn.Module, layers: LayerGroups) -> None:
-    """Put every layer group without trainable parameters in eval mode (frozen: no dropout)."""
-    for g in layers.names:
-        for module in layers.modules(model, g):
-            if not any(p.requires_grad for p in module.parameters()):
-                module.eval()
+    return Plan(
+        split_decay("weights", params),
+        frozen=frozen_groups(model, layers),
+        prefix=Prefix(layers, depth) if depth else None,
+    )
 
 
 def trainable_parameters(plan: Plan, kind: str = WEIGHT) -> list[torch.Tensor]:

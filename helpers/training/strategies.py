@@ -23,7 +23,8 @@ from helpers.models.layers import layer_groups
 from helpers.spec.methods import Method
 from helpers.spec.settings import TrainConfig
 from helpers.training.engine import FitResult, fit
-from helpers.training.plan import ALPHA, ParamGroup, Plan, subset_plan
+from helpers.training.plan import ALPHA, ParamGroup, Plan, split_decay, subset_plan
+from helpers.training.probe import fit_probe
 
 ALL = ["embeddings", "all"]  # selections of full fine-tuning: every group
 
@@ -66,12 +67,13 @@ class FitInputs:
         stage: str = "fit",
         cfg: TrainConfig | None = None,
         train: Encoded | None = None,
+        val: Encoded | None = None,
     ) -> FitResult:
-        """Run the engine on these inputs (settings and training set overridable)."""
+        """Run the engine on these inputs (settings, training and selection sets overridable)."""
         return fit(
             model,
             self.train if train is None else train,
-            self.val,
+            self.val if val is None else val,
             self.label_names,
             cfg or self.cfg,
             plan,
@@ -94,59 +96,62 @@ def fit_subset(method: Method, x: FitInputs) -> Adapted:
 
 
 def fit_lp_ft(method: Method, x: FitInputs) -> Adapted:
-    """LP-FT (Kumar et al. 2022): fit the head on frozen features, then fine-tune everything."""
+    """LP-FT (Kumar et al. 2022): a linear probe fitted to convergence on frozen features, then
+    full fine-tuning with the common step budget (the probe takes no encoder step)."""
     model = copy.deepcopy(x.source)
+    probe = fit_probe(model, x.train, x.label_names, x.cfg)
     everything = layer_groups(model).select_many(ALL)
-    probe_cfg = replace(x.cfg, lr=x.cfg.lr * method.options.get("probe_lr_scale", 20.0))
-    probe = x.fit(model, subset_plan(model, ["head"]), f"{method.name}:probe", "probe", probe_cfg)
-    tune_cfg = replace(x.cfg, lr=x.cfg.lr * method.options.get("tune_lr_scale", 0.5))
-    tune = x.fit(model, subset_plan(model, everything), f"{method.name}:tune", "tune", tune_cfg)
+    tune = x.fit(model, subset_plan(model, everything), f"{method.name}:tune", "tune")
     return Adapted(model, [probe, tune])
 
 
-def relative_gradient_norm(params) -> float:
-    """||grad|| / ||weight|| of a set of parameters (Lee et al.'s Auto-RGN signal)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
+def relative_gradient_norm(param: torch.Tensor) -> float:
+    """||grad|| / ||weight|| of one parameter tensor (Lee et al.'s Auto-RGN signal)."""
+    if param.grad is None:
         return 0.0
-    gnorm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads))
-    wnorm = torch.sqrt(sum((p.detach().float() ** 2).sum() for p in params))
-    return float(gnorm / wnorm.clamp_min(1e-12))
+    return float(param.grad.float().norm() / param.detach().float().norm().clamp_min(1e-12))
 
 
 def fit_auto_rgn(method: Method, x: FitInputs) -> Adapted:
-    """Auto-RGN (Lee et al. 2023): each group's lr scaled by its relative gradient norm.
+    """Auto-RGN (Lee et al. 2023): every parameter tensor's learning rate scaled by its relative
+    gradient norm, normalised by the largest, at every step (the step those gradients are for).
 
-    Scales are normalised by the largest one at every step, so the group with the largest
-    relative gradient trains at the full learning rate and the others proportionally slower.
+    The history keeps each layer group's mean scale per step.
     """
     model = copy.deepcopy(x.source)
     layers = layer_groups(model)
     model.requires_grad_(False)
-    groups = []
+    groups, owner = [], []
     for name in layers.select_many(ALL):
-        params = tuple(p for _, p in layers.parameters(model, name))
-        for p in params:
+        for pname, p in layers.parameters(model, name):
             p.requires_grad_(True)
-        groups.append(ParamGroup(name, params))
-    last = {}  # this step's scales, recorded in the training history
+            groups.append(ParamGroup(pname, (p,), decay=p.ndim >= 2))
+            owner.append(name)
+    last = {}  # this step's mean scale per layer group, recorded in the training history
 
     def lr_scales() -> list[float]:
-        rgn = np.array([relative_gradient_norm(g.params) for g in groups])
+        rgn = np.array([relative_gradient_norm(g.params[0]) for g in groups])
         rel = rgn / max(rgn.max(), 1e-12)
-        last.update(zip((f"rgn_scale/{g.name}" for g in groups), rel.tolist()))
+        means = pd.Series(rel).groupby(owner, sort=False).mean()
+        last.update({f"rgn_scale/{k}": v for k, v in means.items()})
         return rel.tolist()
 
-    plan = Plan(groups, layers=layers, lr_scales=lr_scales, record=lambda m: dict(last))
+    plan = Plan(groups, lr_scales=lr_scales, record=lambda m: dict(last))
     return Adapted(model, [x.fit(model, plan, method.name)])
 
 
 def cbv_plan(model: CBVModel, train_weights: bool = True) -> Plan:
-    """Weights (unless fixed) and coefficients in their own groups; alphas projected and kept."""
-    groups = [ParamGroup("weights", tuple(model.weight_parameters()))] if train_weights else []
+    """Weights (unless fixed) and coefficients in their own groups; alphas projected and kept.
+
+    Weights follow the common decay rule; groups without a coefficient run in eval mode.
+    """
+    groups = split_decay("weights", model.weight_parameters()) if train_weights else []
     groups.append(ParamGroup("alphas", tuple(model.alpha_parameters()), kind=ALPHA, decay=False))
+    penalty = model.penalty if model.cbv_config.penalty > 0 else None
     return Plan(
         groups,
+        frozen=model.frozen_modules(),
+        penalty=penalty,
         after_step=lambda m: m.project_(),
         record=lambda m: {f"alpha/{k}": v for k, v in m.alphas().items()},
     )
@@ -162,33 +167,53 @@ def fit_cbv_joint(method: Method, x: FitInputs) -> Adapted:
     return Adapted(model, [result], model.alphas())
 
 
+def halves(data: Encoded, seed: int) -> tuple[Encoded, Encoded]:
+    """Two disjoint, label-stratified halves of a set (seeded): one to fit on, one to select."""
+    rng = np.random.default_rng([seed, len(data)])
+    first, second = [], []
+    for label in np.unique(data.labels):
+        rows = rng.permutation(np.flatnonzero(data.labels == label))
+        first += rows[: len(rows) // 2].tolist()
+        second += rows[len(rows) // 2 :].tolist()
+    return data.subset(sorted(first)), data.subset(sorted(second))
+
+
 def fit_cbv_two_stage(method: Method, x: FitInputs) -> Adapted:
-    """CBV two-stage: take the all-layers fine-tuned model, then learn only the coefficients
-    on the validation mixture with the weights fixed (the poster's "optimisation-based alpha").
+    """CBV two-stage: the base method's fine-tuned model, then only the coefficients learnt on
+    one half of the validation mixture, with the checkpoint selected on the other half.
+
+    With every coefficient at its start (1) the model is exactly the base model.
     """
     tuned = x.reuse(method.base).model
     model = wrap(copy.deepcopy(tuned), method.cbv, source=x.source)
     model.freeze_weights(True)
     cfg = replace(x.cfg, alpha_warmup_ratio=0.0, **method.options.get("train", {}))
-    result = x.fit(
-        model, cbv_plan(model, train_weights=False), method.name, "alphas", cfg, train=x.val
-    )
+    fit_on, select_on = halves(x.val, x.cfg.seed)
+    plan = cbv_plan(model, train_weights=False)
+    result = x.fit(model, plan, method.name, "alphas", cfg, train=fit_on, val=select_on)
     return Adapted(model, [result], model.alphas())
 
 
 def fit_wise_ft(method: Method, x: FitInputs) -> Adapted:
-    """WiSE-FT (Wortsman et al. 2022): one global coefficient on the backbone, swept on a grid
-    after full fine-tuning and chosen on the validation mixture; the tuned head is kept.
+    """WiSE-FT (Wortsman et al. 2022): one global coefficient between the source and the base
+    method's fine-tuned weights, swept on a grid and chosen on the validation mixture.
+
+    ``options["keep_head"]``: the fine-tuned head stays as it is and only the rest is
+    interpolated (the backbone-only variant); otherwise every weight is, as in the paper.
     """
     tuned = x.reuse(method.base).model
     model = wrap(copy.deepcopy(tuned), method.cbv, source=x.source)
+    keep_head = method.options.get("keep_head", False)
     grid = method.options.get("grid", [i / 10 for i in range(11)])
+
+    def alphas_at(a: float) -> dict[str, float]:
+        return {g: (1.0 if keep_head and g == "head" else a) for g in model.alphas()}
+
     scores = {}
     for a in grid:
-        model.set_alphas({g: (1.0 if g == "head" else a) for g in model.alphas()})
+        model.set_alphas(alphas_at(a))
         scores[a] = score(model, x.val, x.label_names, x.cfg.eval_batch_size)[x.cfg.select_metric]
-    best = max(grid, key=lambda a: (scores[a], a))
-    model.set_alphas({g: (1.0 if g == "head" else best) for g in model.alphas()})
+    model.set_alphas(alphas_at(max(grid, key=lambda a: (scores[a], a))))
     return Adapted(model, [], model.alphas())
 
 
