@@ -55,3 +55,26 @@ def test_bootstrap_interval_brackets_point_and_is_deterministic():
         assert r["ci_low"] <= r["value"] <= r["ci_high"]
     acc = first.set_index("metric").loc["accuracy"]
     assert 0.02 < acc["ci_high"] - acc["ci_low"] < 0.15  # about 2 x 1.96 x sqrt(p(1-p)/n)
+
+
+def test_weighted_bootstrap_is_the_expected_mixture_metric():
+    rng = np.random.default_rng(0)
+    frames = []
+    for source, n, acc in (("A", 300, 0.9), ("B", 100, 0.6)):
+        label = rng.integers(0, 2, n)
+        pred = np.where(rng.random(n) < acc, label, 1 - label)
+        frames.append(pd.DataFrame({"source": source, "label": label, "pred": pred}))
+    preds = pd.concat(frames, ignore_index=True)
+    names = ("neg", "pos")
+    for delta in (0.0, 0.3, 1.0):
+        got = bootstrap(preds, names, 200, 0, weights={"A": 1 - delta, "B": delta})
+        want = expected_curve(preds, "A", "B", [delta], names)
+        for metric in ("accuracy", "macro_f1"):
+            row = got.set_index("metric").loc[metric]
+            value = want.set_index("metric").loc[metric, "value"]
+            assert row["value"] == pytest.approx(value, abs=1e-12)
+            assert row["ci_low"] <= row["value"] <= row["ci_high"]
+    # weights proportional to the pool sizes give the plain pooled metric
+    pooled = bootstrap(preds, names, 1, 0).set_index("metric")["value"]
+    weighted = bootstrap(preds, names, 1, 0, weights={"A": 0.75, "B": 0.25})
+    assert np.allclose(weighted.set_index("metric")["value"], pooled)

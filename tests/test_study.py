@@ -36,7 +36,13 @@ def test_every_method_runs_and_a_rerun_is_skipped(study):
     methods = [*study.profile.surgical, *study.profile.cbv]
     first = run_methods(study, methods)
     assert set(first["method"]) == set(methods)
-    assert set(first["split"]) == {"test", "test:tweeteval_hate", "test:stormfront"}
+    assert set(first["split"]) == {
+        "validation",
+        "test",
+        "test:tweeteval_hate",
+        "test:stormfront",
+        "cost",
+    }
     keys = set(first["run_key"])
     again = run_methods(study, methods)
     assert set(again["run_key"]) == keys  # same configs, same stored runs

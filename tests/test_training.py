@@ -131,3 +131,22 @@ def test_non_finite_loss_stops_the_run(data):
 def test_bad_train_settings(bad):
     with pytest.raises(UserError, match="train setting"):
         TrainConfig(**bad)
+
+
+def test_class_weights_balance_a_rare_class_only():
+    from helpers.training.engine import class_weights
+
+    rare = np.array([0] * 90 + [1] * 10)
+    w = class_weights(rare, 2, "auto")
+    assert torch.allclose(w, torch.tensor([100 / 180, 100 / 20]))  # n / (k * n_c)
+    assert class_weights(rare, 2, "none") is None
+    assert class_weights(np.array([0] * 60 + [1] * 40), 2, "auto") is None  # 40% is not rare
+
+
+def test_patience_stops_after_validations_without_improvement(data):
+    train, val = data
+    model = load_classifier("tiny-bert-2", LABELS, seed=0)
+    cfg = replace(CFG, epochs=8, lr=0.0, evals_per_epoch=1, patience=2)  # nothing can improve
+    result = fit(model, train, val, LABELS, cfg, plan=subset_plan(model, ["head"]), progress=False)
+    steps_per_epoch = -(-len(train) // cfg.batch_size)
+    assert result.steps == 3 * steps_per_epoch  # best at the first validation, then 2 stale

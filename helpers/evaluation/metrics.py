@@ -21,7 +21,8 @@ def confusion(labels: np.ndarray, preds: np.ndarray, num_labels: int) -> np.ndar
 
 
 def metrics_from_confusion(c: np.ndarray, label_names) -> dict[str, float]:
-    """Accuracy, macro-F1 and per-class F1 of a (possibly fractional) confusion matrix.
+    """Accuracy, macro-F1, per-class F1 and the top predicted class's share of a (possibly
+    fractional) confusion matrix.
 
     Works on stacks of matrices too (shape [..., k, k]); returns arrays then.
     """
@@ -32,6 +33,8 @@ def metrics_from_confusion(c: np.ndarray, label_names) -> dict[str, float]:
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
         out = {"accuracy": tp.sum(-1) / total, "macro_f1": f1.mean(-1)}
+        # share of the most predicted class: near 1 means a (nearly) constant classifier
+        out["top_class_share"] = predicted.max(-1) / total
     for k, name in enumerate(label_names):
         out[f"f1_{name}"] = f1[..., k]
     return out
@@ -61,24 +64,32 @@ def expected_curve(
 
 
 def bootstrap(
-    preds: pd.DataFrame, label_names, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+    preds: pd.DataFrame,
+    label_names,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    weights: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Point estimate and percentile bootstrap interval of every metric (tidy: metric, value, ci).
 
-    Resamples within each source corpus, so a mixture keeps its exact composition.
+    Resamples within each source corpus, so a mixture keeps its exact composition. With
+    ``weights`` ({corpus: weight}), the metric is that of the weighted mixture of the corpora's
+    normalised confusion matrices: the exact expected metric of a delta-mixture, computed from
+    every test example of each corpus rather than from a sample of them.
     """
     k = len(label_names)
     rng = np.random.default_rng(seed)
     cells = preds["label"].to_numpy() * k + preds["pred"].to_numpy()
-    boot = np.zeros((n_boot, k * k))
-    for _, rows in preds.groupby("source").indices.items():
+    boot, point = np.zeros((n_boot, k * k)), np.zeros(k * k)
+    for source, rows in preds.groupby("source").indices.items():
+        w = 1.0 if weights is None else weights.get(source, 0.0) / len(rows)
+        point += w * np.bincount(cells[rows], minlength=k * k)
         draws = rng.integers(0, len(rows), size=(n_boot, len(rows)))
         # Offset each replicate's cells so one bincount counts all replicates at once.
         picked = cells[rows][draws] + (np.arange(n_boot) * k * k)[:, None]
-        boot += np.bincount(picked.ravel(), minlength=n_boot * k * k).reshape(n_boot, k * k)
-    point = metrics_from_confusion(
-        confusion(preds["label"].to_numpy(), preds["pred"].to_numpy(), k), label_names
-    )
+        boot += w * np.bincount(picked.ravel(), minlength=n_boot * k * k).reshape(n_boot, k * k)
+    point = metrics_from_confusion(point.reshape(k, k), label_names)
     dist = metrics_from_confusion(boot.reshape(n_boot, k, k), label_names)
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     return pd.DataFrame(
@@ -95,13 +106,19 @@ def bootstrap(
 
 
 def test_metrics(
-    preds: pd.DataFrame, label_names, n_boot: int, seed: int, mixture: bool = True
+    preds: pd.DataFrame,
+    label_names,
+    n_boot: int,
+    seed: int,
+    weights: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Bootstrap metrics on each test corpus (split ``test:<corpus>``) and, with ``mixture``,
-    on the whole test set (split ``test``); tidy, one row per split x metric."""
-    frames = [bootstrap(preds, label_names, n_boot, seed).assign(split="test")] if mixture else []
-    frames += [
+    """Bootstrap metrics on each test corpus (split ``test:<corpus>``) and, given the mixture's
+    corpus ``weights``, on the delta-mixture (split ``test``); tidy, one row per split x metric."""
+    frames = [
         bootstrap(g, label_names, n_boot, seed).assign(split=f"test:{src}")
         for src, g in preds.groupby("source")
     ]
+    if weights is not None:
+        mixed = bootstrap(preds, label_names, n_boot, seed, weights=weights)
+        frames.insert(0, mixed.assign(split="test"))
     return pd.concat(frames, ignore_index=True)

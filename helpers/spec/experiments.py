@@ -11,7 +11,7 @@ import yaml
 
 from helpers.errors import UserError, unknown_name
 from helpers.paths import EXPERIMENTS_FILE
-from helpers.spec.settings import TrainConfig
+from helpers.spec.settings import TrainConfig, TuneConfig
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Profile:
     cbv: tuple[str, ...]
     max_length: int | None = None  # caps the task's max_length (smoke runs)
     curve_deltas: tuple[float, ...] = field(default=tuple(i / 10 for i in range(11)))
+    tune: TuneConfig | None = None  # learning-rate grids; None: every method uses train.lr
 
     def __post_init__(self):
         if not self.seeds:
@@ -96,6 +97,9 @@ def load_profile(name: str, path=EXPERIMENTS_FILE) -> Profile:
     try:
         spec["source_train"] = TrainConfig(**spec.get("source_train", {}))
         spec["train"] = TrainConfig(**spec.get("train", {}))
+        if spec.get("tune") is not None:
+            grids = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["tune"].items()}
+            spec["tune"] = TuneConfig(**grids)
     except TypeError as e:
         raise UserError(
             f"profile {name!r} in {path}: {e}; see TrainConfig in "

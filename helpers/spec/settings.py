@@ -58,3 +58,21 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Grids from which each method's learning rates are chosen on validation (macro-F1)."""
+
+    lr: tuple[float, ...]  # weight learning rates tried for every trained method
+    alpha_lr: tuple[float, ...] = ()  # CBV coefficient learning rates, tried at the chosen lr
+    delta: float | None = None  # the shift tuned at; None: the profile's largest delta
+    seed: int | None = None  # the seed tuned at; None: the profile's first seed
+
+    def __post_init__(self):
+        for name in ("lr", "alpha_lr"):
+            values = getattr(self, name)
+            if not all(isinstance(v, (int, float)) and 0 < v < math.inf for v in values):
+                raise UserError(f"tune setting {name} must list numbers > 0, got {values}")
+        if not self.lr:
+            raise UserError("tune setting lr needs at least one learning rate")

@@ -9,7 +9,7 @@ not finish.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -24,8 +24,10 @@ from helpers.models.loading import load_tokenizer
 from helpers.paths import require_data_root
 from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
 from helpers.spec.methods import get_method
-from helpers.study.store import Store
+from helpers.spec.settings import TrainConfig
+from helpers.study.store import Store, run_key
 
+SHARED_MODELS = "_models"  # store folder of models shared across experiments (source models)
 CHECKPOINT = "model"  # folder of a stored model (safetensors, via save_pretrained)
 SOURCE = "source"  # the method name of a source model's run
 
@@ -41,7 +43,9 @@ class Study:
     progress: bool = True
     # Fitted models that other runs build on (source models, bases in the method registry),
     # kept in memory by (method, delta, seed); the source model's delta is 0.
-    kept: dict[tuple[str, float, int], object] = field(default_factory=dict, repr=False)
+    kept: dict[tuple, object] = field(default_factory=dict, repr=False)
+    # Training settings chosen on validation per method (helpers.study.tuning fills it).
+    choices: dict[str, dict] = field(default_factory=dict)
 
     @cached_property
     def tokenizer(self):
@@ -89,6 +93,15 @@ class Study:
     def encoded(self, frame: pd.DataFrame):
         return encode(frame, self.tokenizer, self.experiment.max_length)
 
+    @cached_property
+    def test_set(self):
+        """Both whole test pools, encoded: every run is evaluated on all of them once."""
+        return self.encoded(pd.concat([c.frame for c in self.pools["test"]], ignore_index=True))
+
+    def weights(self, delta: float) -> dict[str, float]:
+        """Corpus weights of the delta-mixture: (1 - delta) for A, delta for B."""
+        return {self.experiment.source: 1 - delta, self.experiment.target: delta}
+
     # ---- configs ----------------------------------------------------------------------
     def base_config(self, seed: int) -> dict:
         e, p = self.experiment, self.profile
@@ -103,26 +116,55 @@ class Study:
             "seed": seed,
         }
 
-    def source_config(self, seed: int) -> dict:
-        p = self.profile
+    def source_model_config(self, seed: int) -> dict:
+        """The source model's identity: shared by every experiment with the same corpus A."""
+        e, p = self.experiment, self.profile
         return {
-            **self.base_config(seed),
-            "method": SOURCE,
-            "delta": 0.0,
+            "role": "source_model",
+            "profile": p.name,
+            "model": p.model,
+            "task": e.task,
+            "source": e.source,
+            "max_length": e.max_length,
+            "seed": seed,
             "n_train": p.n_source_train,
             "n_val": p.n_val,
             "train": p.source_train.to_dict(),
         }
 
-    def method_config(self, method: str, delta: float, seed: int) -> dict:
-        p = self.profile
+    def source_model_dir(self, seed: int) -> Path:
+        """Where the shared source model of a seed is kept (outside any experiment's runs)."""
+        config = self.source_model_config(seed)
+        return self.store.root / SHARED_MODELS / config["profile"] / run_key(config)
+
+    def source_config(self, seed: int) -> dict:
+        """This experiment's run of the source model: its evaluation on A and B."""
+        return {
+            **self.base_config(seed),
+            "method": SOURCE,
+            "delta": 0.0,
+            "source_model": self.source_model_dir(seed).name,
+        }
+
+    def train_config(self, method: str, overrides: dict | None = None) -> TrainConfig:
+        """The method's training settings: the profile's, with the tuned (or given) overrides."""
+        if overrides is None:
+            if self.profile.tune is not None and method not in self.choices:
+                raise RuntimeError(f"{method}: tune before running (helpers.study.tuning.tune)")
+            overrides = self.choices.get(method, {})
+        return replace(self.profile.train, **overrides)
+
+    def method_config(
+        self, method: str, delta: float, seed: int, overrides: dict | None = None
+    ) -> dict:
         return {
             **self.base_config(seed),
             "method": method,
             "delta": delta,
             "method_spec": get_method(method).to_dict(),
-            "train": p.train.to_dict(),
-            "sizes": {s: self.size(s) for s in SPLITS},
+            "train": self.train_config(method, overrides).to_dict(),
+            "sizes": {s: self.size(s) for s in ("train", "validation")},
+            "test": {c.name: len(c.frame) for c in self.pools["test"]},  # whole pools
             "source_run": self.store.run_dir(self.source_config(seed)).name,
         }
 

@@ -1,4 +1,10 @@
-"""Part I: the source model trained on corpus A, and how it degrades as delta grows."""
+"""Part I: the source model trained on corpus A, and how it degrades as delta grows.
+
+The source model depends only on corpus A, the task, the model and the seed, so it is trained
+once per seed and shared by every experiment that starts from the same corpus (the three books
+experiments share one). Each experiment then stores its own run of it: predictions on both whole
+test pools, from which every delta's expected metric follows exactly.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import pandas as pd
 from helpers.data.mixing import sample_mixture
 from helpers.evaluation.metrics import bootstrap, expected_curve, test_metrics
 from helpers.evaluation.predictions import predict
-from helpers.files import write_table
+from helpers.files import write_json, write_table
 from helpers.models.loading import load_classifier
 from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
@@ -15,53 +21,61 @@ from helpers.training.checkpoints import clear_resume, load_model, save_model
 from helpers.training.strategies import FitInputs, adapt
 
 
-def source_model(study: Study, seed: int):
-    """The model trained on all layers of corpus A (trained once, then loaded from the store)."""
-    config = study.source_config(seed)
-    key = (SOURCE, 0.0, seed)
-    if key in study.kept:
-        return study.kept[key]
-    if study.store.is_done(config):
-        study.kept[key] = load_model(study.store.run_dir(config) / CHECKPOINT)
-        return study.kept[key]
+def _train_source(study: Study, seed: int):
+    """Fine-tune every layer on corpus A (early stopping on A's validation macro-F1)."""
     a_train, _ = study.pools["train"]
     a_val, _ = study.pools["validation"]
     n_train = study.profile.n_source_train or len(a_train.frame)
     n_val = study.profile.n_val or len(a_val.frame)
-    train = study.encoded(
-        sample_mixture(a_train.frame, a_train.frame, 0.0, n_train, seed, stream="source-train")
-    )
-    val = study.encoded(
-        sample_mixture(a_val.frame, a_val.frame, 0.0, n_val, seed, stream="source-validation")
-    )
-    model = load_classifier(study.profile.model, study.label_names, seed=seed)
-    folder = study.store.run_dir(config)
+    train = sample_mixture(a_train.frame, a_train.frame, 0.0, n_train, seed, stream="source-train")
+    val = sample_mixture(a_val.frame, a_val.frame, 0.0, n_val, seed, stream="source-validation")
+    folder = study.source_model_dir(seed)
     inputs = FitInputs(
-        model,
-        train,
-        val,
+        load_classifier(study.profile.model, study.label_names, seed=seed),
+        study.encoded(train),
+        study.encoded(val),
         study.label_names,
         study.profile.source_train,
         study.progress,
         resume_dir=folder / "resume",
     )
     adapted = adapt(get_method("all"), inputs)
-    # Per-corpus test predictions: every mixture's metric follows from these two.
-    test = pd.concat([c.frame for c in study.pools["test"]], ignore_index=True)
-    preds = predict(adapted.model, study.encoded(test), study.profile.train.eval_batch_size)
-    metrics = test_metrics(preds, study.label_names, study.profile.n_boot, seed, mixture=False)
+    # The checkpoint is written last: a folder holding it is a finished source model.
+    write_table(folder / "history.parquet", adapted.history)
+    write_json(folder / "config.json", study.source_model_config(seed))
     save_model(adapted.model, folder / CHECKPOINT)
-    study.store.save(config, metrics, {"predictions": preds, "history": adapted.history})
     clear_resume(folder / "resume")
-    study.kept[key] = adapted.model
     return adapted.model
+
+
+def source_model(study: Study, seed: int):
+    """The model trained on all layers of corpus A, with this experiment's run of it stored."""
+    key = (SOURCE, 0.0, seed)
+    if key in study.kept:
+        return study.kept[key]
+    folder = study.source_model_dir(seed)
+    if (folder / CHECKPOINT).exists():
+        model = load_model(folder / CHECKPOINT)
+    else:
+        model = _train_source(study, seed)
+    config = study.source_config(seed)
+    if not study.store.is_done(config):
+        # Per-corpus test predictions: every mixture's metric follows from these two.
+        preds = predict(model, study.test_set, study.profile.train.eval_batch_size)
+        metrics = test_metrics(preds, study.label_names, study.profile.n_boot, seed)
+        history = pd.read_parquet(folder / "history.parquet")
+        study.store.save(config, metrics, {"predictions": preds, "history": history})
+    study.kept[key] = model
+    return model
 
 
 def degradation(study: Study) -> pd.DataFrame:
     """The source model along delta in [0, 1]: exact expected metrics and sampled mixtures.
 
-    Tidy: seed, delta, estimate (expected | sampled), metric, value, ci_low, ci_high. No forward
-    pass beyond the two per-corpus evaluations stored with the source model.
+    Tidy: seed, delta, estimate (expected | sampled | majority), metric, value, ci_low, ci_high.
+    ``majority`` is the classifier that always answers the most frequent class of A's training
+    split: the floor every trained model has to clear. No forward pass beyond the two
+    per-corpus evaluations stored with the source model.
     """
     frames = []
     for seed in study.profile.seeds:
@@ -75,14 +89,21 @@ def degradation(study: Study) -> pd.DataFrame:
 
 def _curve(study: Study, seed: int) -> pd.DataFrame:
     e, p = study.experiment, study.profile
-    preds = study.store.load(study.source_config(seed), "predictions").set_index("id")
-    curve = expected_curve(
-        preds.reset_index(), e.source, e.target, p.curve_deltas, study.label_names
-    )
-    frames = [curve.assign(estimate="expected", ci_low=float("nan"), ci_high=float("nan"))]
+    preds = study.store.load(study.source_config(seed), "predictions")
+    nan = {"ci_low": float("nan"), "ci_high": float("nan")}
+    majority = int(study.pools["train"][0].frame["label"].mode().iat[0])
+    frames = [
+        expected_curve(preds, e.source, e.target, p.curve_deltas, study.label_names).assign(
+            estimate="expected", **nan
+        ),
+        expected_curve(
+            preds.assign(pred=majority), e.source, e.target, p.curve_deltas, study.label_names
+        ).assign(estimate="majority", **nan),
+    ]
+    by_id = preds.set_index("id")
     for delta in p.curve_deltas:
         ids = study.mixture("test", delta, seed)["id"]
-        sampled = bootstrap(preds.loc[ids].reset_index(), study.label_names, p.n_boot, seed)
+        sampled = bootstrap(by_id.loc[ids].reset_index(), study.label_names, p.n_boot, seed)
         frames.append(sampled.assign(delta=delta, estimate="sampled"))
     out = pd.concat(frames, ignore_index=True)
     return out.assign(seed=seed, experiment=e.name, profile=p.name, model=p.model)

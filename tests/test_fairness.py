@@ -1,0 +1,79 @@
+"""The comparison is fair: tuned on validation only, evaluated on whole test pools, models shared.
+
+One smoke study on the team's fixture corpora (tiny model, seconds), run once per module.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.evaluation.metrics import confusion, metrics_from_confusion
+from helpers.paths import ROOT
+from helpers.study.adaptation import run_methods
+from helpers.study.experiment import open_study
+from helpers.study.source import degradation
+from helpers.study.tuning import TABLE
+
+FIXTURES = ROOT / "tests" / "fixtures" / "data"
+METHODS = ["none", "head", "all", "lp_ft", "cbv_weight", "cbv_two_stage", "wise_ft"]
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    reports = tmp_path_factory.mktemp("reports")
+    study = open_study("hate_to_stormfront", "smoke", FIXTURES, reports, progress=False)
+    return study, run_methods(study, METHODS)
+
+
+def test_choices_are_the_best_validation_scores_and_the_runs_use_them(done):
+    study, results = done
+    table = pd.read_parquet(study.store.root / study.experiment.name / "smoke" / TABLE)
+    assert set(table["method"]) == {"head", "all", "lp_ft", "cbv_weight", "cbv_two_stage"}
+    for (method, setting), g in table.groupby(["method", "setting"]):
+        assert g["chosen"].sum() == 1
+        best = g.loc[g["val_macro_f1"].idxmax(), "val_macro_f1"]
+        assert g.loc[g["chosen"], "val_macro_f1"].iat[0] == best  # validation decides
+        value = g.loc[g["chosen"], "value"].iat[0]
+        assert study.choices[method][setting] == value
+        configs = results[results["method"] == method]["config"].unique()
+        assert all(f'"{setting}":{value}' in c for c in configs)  # every seed and delta uses it
+    assert study.choices["none"] == {} and study.choices["wise_ft"] == {}
+
+
+def test_the_mixture_metric_is_exact_from_both_whole_test_pools(done):
+    study, results = done
+    run = results[(results["method"] == "all") & (results["split"] == "test")]
+    delta = run["delta"].iat[0]
+    preds = study.store.load(study.method_config("all", delta, 0), "predictions")
+    assert len(preds) == sum(len(c.frame) for c in study.pools["test"])  # whole pools
+    per = {
+        s: confusion(g["label"].to_numpy(), g["pred"].to_numpy(), 2)
+        for s, g in preds.groupby("source")
+    }
+    mixed = sum(w * per[s] / per[s].sum() for s, w in study.weights(delta).items())
+    expected = metrics_from_confusion(mixed, study.label_names)["macro_f1"]
+    got = run[run["metric"] == "macro_f1"]["value"].iat[0]
+    assert got == pytest.approx(float(expected), abs=1e-12)
+
+
+def test_every_run_reports_its_validation_score_cost_and_top_class_share(done):
+    _, results = done
+    for _, run in results.groupby("run_key"):
+        splits = set(run["split"])
+        assert {"validation", "test", "cost"} <= splits
+        share = run[(run["split"] == "test") & (run["metric"] == "top_class_share")]["value"]
+        assert 0.5 <= share.iat[0] <= 1.0
+
+
+def test_the_source_model_is_shared_by_experiments_with_the_same_corpus_a(done, tmp_path):
+    study, _ = done
+    other = open_study(
+        "hate_to_davidson", "smoke", FIXTURES, study.store.root.parent, progress=False
+    )
+    assert other.source_model_dir(0) == study.source_model_dir(0)
+    before = (study.source_model_dir(0) / "model" / "sha256.json").stat().st_mtime_ns
+    curve = degradation(other)  # its own evaluation on Davidson, the same model
+    assert (study.source_model_dir(0) / "model" / "sha256.json").stat().st_mtime_ns == before
+    assert set(curve["estimate"]) == {"expected", "sampled", "majority"}
+    majority = curve[(curve["estimate"] == "majority") & (curve["metric"] == "top_class_share")]
+    assert np.allclose(majority["value"], 1.0)  # the constant classifier, as the floor
