@@ -3,6 +3,8 @@
 One smoke study on the team's fixture corpora (tiny model, seconds), run once per module.
 """
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,3 +79,24 @@ def test_the_source_model_is_shared_by_experiments_with_the_same_corpus_a(done, 
     assert set(curve["estimate"]) == {"expected", "sampled", "majority"}
     majority = curve[(curve["estimate"] == "majority") & (curve["metric"] == "top_class_share")]
     assert np.allclose(majority["value"], 1.0)  # the constant classifier, as the floor
+
+
+def test_design_axes_are_stored_apart_from_the_main_grid(tmp_path):
+    from helpers.study.axes import run_axes
+    from helpers.study.store import Store
+
+    study = open_study("books_to_dvd", "smoke", FIXTURES, tmp_path, progress=False)
+    runs = run_axes(study)
+    sizes = runs[runs["axis"] == "train_size"]
+    assert set(sizes["method"]) == {"all", "cbv_weight"}
+    assert {json.loads(c)["sizes"]["train"] for c in sizes["config"]} == {16, 32}
+    rates = runs[runs["axis"] == "alpha_rate"]
+    assert set(rates["method"]) == {"cbv_study", "cbv_study_free"}
+    assert {json.loads(c)["train"]["alpha_lr"] for c in rates["config"]} == {0.001, 0.1}
+    store = Store(tmp_path)
+    main = store.collect("metrics", profile="smoke")  # the source run and the tuning runs only
+    assert set(main["method"]) <= {"source", "all", "cbv_weight"}
+    assert set(store.collect("metrics", profile="smoke/alpha_rate")["method"]) == {
+        "cbv_study",
+        "cbv_study_free",
+    }

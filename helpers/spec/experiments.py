@@ -25,6 +25,34 @@ class Experiment:
     max_length: int
 
 
+AXES = {"train_size": "n_train", "alpha_rate": "alpha_lr"}  # axis name -> what it varies
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Extra runs along one design axis, for claims the main grid cannot test.
+
+    ``train_size`` varies the training mixture's size (the poster: CBV fails to beat full
+    fine-tuning on the largest data set); ``alpha_rate`` varies the coefficients' learning rate
+    (the poster: alphas are slow to optimise at usual rates). Runs are stored apart from the main
+    grid (profile ``<profile>/<axis>``), every seed of the profile, at one delta.
+    """
+
+    name: str
+    experiments: tuple[str, ...]
+    methods: tuple[str, ...]
+    values: tuple[float, ...]
+    delta: float = 1.0
+
+    def __post_init__(self):
+        if self.name not in AXES:
+            raise unknown_name("axis", self.name, AXES)
+        if not self.values or not all(v > 0 for v in self.values):
+            raise UserError(f"axis {self.name!r} needs values > 0, got {self.values}")
+        if self.name == "train_size" and not all(float(v).is_integer() for v in self.values):
+            raise UserError(f"axis train_size needs whole numbers of examples, got {self.values}")
+
+
 @dataclass(frozen=True)
 class Profile:
     """How large an experiment is run: model, seeds, deltas, sample sizes, training settings."""
@@ -45,6 +73,7 @@ class Profile:
     max_length: int | None = None  # caps the task's max_length (smoke runs)
     curve_deltas: tuple[float, ...] = field(default=tuple(i / 10 for i in range(11)))
     tune: TuneConfig | None = None  # learning-rate grids; None: every method uses train.lr
+    axes: tuple[Axis, ...] = ()  # extra runs for the claims that need a design axis
 
     def __post_init__(self):
         if not self.seeds:
@@ -100,6 +129,10 @@ def load_profile(name: str, path=EXPERIMENTS_FILE) -> Profile:
         if spec.get("tune") is not None:
             grids = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["tune"].items()}
             spec["tune"] = TuneConfig(**grids)
+        spec["axes"] = tuple(
+            Axis(name=axis, **{k: tuple(v) if isinstance(v, list) else v for k, v in a.items()})
+            for axis, a in (spec.get("axes") or {}).items()
+        )
     except TypeError as e:
         raise UserError(
             f"profile {name!r} in {path}: {e}; see TrainConfig in "

@@ -12,10 +12,11 @@ training mixture of one delta, picking their best checkpoint on the validation m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from helpers.errors import UserError, unknown_name
 from helpers.spec.cbv import CBVConfig
+from helpers.spec.settings import TrainConfig
 
 FAMILIES = ("reference", "surgical", "baseline", "cbv")
 STRATEGY_NAMES = ("none", "subset", "lp_ft", "auto_rgn", "cbv_joint", "cbv_two_stage", "wise_ft")
@@ -32,6 +33,7 @@ class Method:
     train: tuple[str, ...] = ()  # layer selections for subset strategies (models/layers.py)
     cbv: CBVConfig | None = None
     base: str | None = None  # the method whose fitted model this one starts from
+    settings: dict = field(default_factory=dict)  # TrainConfig fields it sets for itself
     options: dict = field(default_factory=dict)  # strategy-specific settings
 
     def __post_init__(self):
@@ -42,6 +44,10 @@ class Method:
         if self.strategy in ("cbv_joint", "cbv_two_stage", "wise_ft") and self.cbv is None:
             raise UserError(f"method {self.name!r}: strategy {self.strategy!r} needs a CBVConfig")
 
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        """The profile's training settings with this method's own (the study's warm-up...)."""
+        return replace(base, **self.settings)
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -49,6 +55,7 @@ class Method:
             "train": list(self.train),
             "cbv": None if self.cbv is None else vars(self.cbv),
             "base": self.base,
+            "settings": self.settings,
             "options": self.options,
         }
 
@@ -57,14 +64,16 @@ _ALL = ("embeddings", "all")
 # The study's coverage: coefficients on the encoder layers and the head only; the embeddings and
 # the pooler stay frozen at the source (by default they are covered: CBV covers what `all` trains).
 STUDY_COVERAGE = {"include_embeddings": False, "include_pooler": False}
+# The study's rates: one learning rate for weights and coefficients, no coefficient warm-up.
+STUDY_RATES = {"alpha_lr": None, "alpha_warmup_ratio": 0.0}
 WISE = CBVConfig(space="weight", constraint="clamp", init=1.0)  # starts at the fine-tuned model
 
 
 def _cbv(name: str, description: str, **config) -> Method:
     """A jointly trained CBV variant (weights and coefficients together)."""
-    options = config.pop("options", {})
+    settings = config.pop("settings", {})
     return Method(
-        name, "cbv", description, strategy="cbv_joint", cbv=CBVConfig(**config), options=options
+        name, "cbv", description, strategy="cbv_joint", cbv=CBVConfig(**config), settings=settings
     )
 
 
@@ -99,7 +108,14 @@ METHODS: dict[str, Method] = {
             "learning rate, no warm-up, layers and head only",
             space="output",
             constraint="sum",
-            options={"shared_lr": True, "train": {"alpha_warmup_ratio": 0.0}},
+            settings=STUDY_RATES,
+            **STUDY_COVERAGE,
+        ),
+        _cbv(
+            "cbv_study_free",
+            "the study's recipe without the sum normalisation (sigmoid alphas): its control",
+            space="output",
+            settings=STUDY_RATES,
             **STUDY_COVERAGE,
         ),
         _cbv(
@@ -125,6 +141,7 @@ METHODS: dict[str, Method] = {
             strategy="cbv_two_stage",
             base="all",
             cbv=WISE,
+            settings={"alpha_warmup_ratio": 0.0},  # the weights are fixed: nothing to wait for
         ),
         Method(
             "wise_ft",

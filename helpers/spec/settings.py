@@ -20,7 +20,7 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW decay on weights (never on coefficients)
     warmup_ratio: float = 0.1  # share of steps with linearly rising weight lr
     max_grad_norm: float = 1.0  # clip to keep early steps of small data stable
-    alpha_lr: float = 0.05  # CBV coefficients move far faster than weights
+    alpha_lr: float | None = 0.05  # CBV coefficients move far faster; None: the weights' lr
     alpha_warmup_ratio: float = 0.1  # coefficients frozen for this share of steps (see cbv.py)
     evals_per_epoch: int = 1  # validation passes per epoch (best one is kept)
     select_metric: str = "macro_f1"  # validation metric that picks the best checkpoint
@@ -39,6 +39,8 @@ class TrainConfig:
                     f"train setting {name} must be at least 1, got {getattr(self, name)}"
                 )
         for name in ("lr", "alpha_lr", "weight_decay", "max_grad_norm"):
+            if name == "alpha_lr" and self.alpha_lr is None:
+                continue
             if not 0 <= float(getattr(self, name)) < math.inf:
                 raise UserError(
                     f"train setting {name} must be a finite number >= 0, got {getattr(self, name)}"
@@ -55,6 +57,11 @@ class TrainConfig:
                 raise UserError(
                     f"train setting {name} must lie in [0, 1), got {getattr(self, name)}"
                 )
+
+    @property
+    def coefficient_lr(self) -> float:
+        """The CBV coefficients' learning rate (the weights' when ``alpha_lr`` is None)."""
+        return self.lr if self.alpha_lr is None else self.alpha_lr
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,6 +6,7 @@ import pandas as pd
 
 from helpers.data.mixing import check_delta
 from helpers.spec.methods import get_method
+from helpers.study.axes import run_axes
 from helpers.study.experiment import Study
 from helpers.study.runs import run_method
 from helpers.study.source import degradation
@@ -37,4 +38,6 @@ def run_methods(study: Study, methods, deltas=None, seeds=None) -> pd.DataFrame:
 def run_experiment(study: Study) -> pd.DataFrame:
     """Everything notebooks 01-03 compute for one experiment, without the notebooks."""
     degradation(study)
-    return run_methods(study, [*study.profile.surgical, *study.profile.cbv])
+    out = run_methods(study, [*study.profile.surgical, *study.profile.cbv])
+    run_axes(study)
+    return out

@@ -41,6 +41,7 @@ class Study:
     data_root: Path
     store: Store
     progress: bool = True
+    axis: str | None = None  # runs along a design axis are stored under <profile>/<axis>
     # Fitted models that other runs build on (source models, bases in the method registry),
     # kept in memory by (method, delta, seed); the source model's delta is 0.
     kept: dict[tuple, object] = field(default_factory=dict, repr=False)
@@ -107,7 +108,7 @@ class Study:
         e, p = self.experiment, self.profile
         return {
             "experiment": e.name,
-            "profile": p.name,
+            "profile": p.name if self.axis is None else f"{p.name}/{self.axis}",
             "model": p.model,
             "task": e.task,
             "source": e.source,
@@ -152,7 +153,7 @@ class Study:
             if self.profile.tune is not None and method not in self.choices:
                 raise RuntimeError(f"{method}: tune before running (helpers.study.tuning.tune)")
             overrides = self.choices.get(method, {})
-        return replace(self.profile.train, **overrides)
+        return replace(get_method(method).train_config(self.profile.train), **overrides)
 
     def method_config(
         self, method: str, delta: float, seed: int, overrides: dict | None = None

@@ -18,15 +18,17 @@ from helpers.training.strategies import Adapted, FitInputs, adapt
 NO_CI = {"ci_low": float("nan"), "ci_high": float("nan")}
 
 
-def _key(name: str, delta: float, seed: int, overrides: dict | None) -> tuple:
-    return (name, delta, seed, tuple(sorted((overrides or {}).items())))
+def _key(study: Study, name: str, delta: float, seed: int, overrides: dict | None) -> tuple:
+    """What identifies a fitted model in memory: the run, its size and its setting overrides."""
+    changed = tuple(sorted((overrides or {}).items()))
+    return (name, delta, seed, study.size("train"), changed)
 
 
 def _adapt(
     study: Study, name: str, delta: float, seed: int, overrides: dict | None = None
 ) -> Adapted:
     """Fit one method; bases of other methods (``bases()``) are kept in memory for reuse."""
-    key = _key(name, delta, seed, overrides)
+    key = _key(study, name, delta, seed, overrides)
     if key in study.kept:
         return study.kept[key]
     config = study.method_config(name, delta, seed, overrides)

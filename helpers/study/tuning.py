@@ -30,9 +30,10 @@ def _stages(method: Method, grids) -> list[str]:
         return []
     if method.strategy == "cbv_two_stage":  # weights are the base's; only coefficients learn
         return ["alpha_lr"] if grids.alpha_lr else []
-    if method.strategy == "cbv_joint" and not method.options.get("shared_lr"):
+    shared = method.settings.get("alpha_lr", 0.0) is None  # coefficients take the weights' rate
+    if method.strategy == "cbv_joint" and not shared:
         return ["lr", "alpha_lr"] if grids.alpha_lr else ["lr"]
-    return ["lr"]  # one rate (cbv_study shares it between weights and coefficients)
+    return ["lr"]
 
 
 def _with_bases(names) -> list[str]:
@@ -56,7 +57,7 @@ def tune(study: Study, methods) -> pd.DataFrame:
     for name in _with_bases(methods):
         chosen: dict = {}
         for setting in _stages(get_method(name), grids):
-            default = getattr(profile.train, setting)
+            default = getattr(get_method(name).train_config(profile.train), setting)
             scored = []
             for value in getattr(grids, setting):
                 overrides = {**chosen, setting: value}

@@ -119,7 +119,7 @@ def fit(
 
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    base_lr = [cfg.alpha_lr if g.kind == ALPHA else cfg.lr for g in plan.groups]
+    base_lr = [cfg.coefficient_lr if g.kind == ALPHA else cfg.lr for g in plan.groups]
     # Fused AdamW: one kernel per step instead of a loop over tensors (CPU and GPU alike).
     optimizer = torch.optim.AdamW(
         [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -159,11 +159,8 @@ def cbv_plan(model: CBVModel, train_weights: bool = True) -> Plan:
 
 def fit_cbv_joint(method: Method, x: FitInputs) -> Adapted:
     """CBV, the study's way: weights and coefficients trained together (own lr and warm-up)."""
-    cfg = replace(x.cfg, **method.options.get("train", {}))
-    if method.options.get("shared_lr"):
-        cfg = replace(cfg, alpha_lr=cfg.lr)
     model = wrap(copy.deepcopy(x.source), method.cbv, source=x.source)
-    result = x.fit(model, cbv_plan(model), method.name, cfg=cfg)
+    result = x.fit(model, cbv_plan(model), method.name)
     return Adapted(model, [result], model.alphas())
 
 
@@ -187,10 +184,9 @@ def fit_cbv_two_stage(method: Method, x: FitInputs) -> Adapted:
     tuned = x.reuse(method.base).model
     model = wrap(copy.deepcopy(tuned), method.cbv, source=x.source)
     model.freeze_weights(True)
-    cfg = replace(x.cfg, alpha_warmup_ratio=0.0, **method.options.get("train", {}))
     fit_on, select_on = halves(x.val, x.cfg.seed)
     plan = cbv_plan(model, train_weights=False)
-    result = x.fit(model, plan, method.name, "alphas", cfg, train=fit_on, val=select_on)
+    result = x.fit(model, plan, method.name, "alphas", train=fit_on, val=select_on)
     return Adapted(model, [result], model.alphas())
 
 
