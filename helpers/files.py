@@ -80,3 +80,37 @@ def sha256_folder(path: Path, suffix: str = ".txt") -> tuple[str, int]:
     for n in names:
         h.update((Path(path) / n).read_bytes())
     return h.hexdigest(), len(names)
+
+
+# Digests by (path, size, mtime_ns), in memory for the life of the process. Not on disk: data
+# roots are often read-only mirrors, and an on-disk cache could itself go stale or be edited;
+# hashing every corpus once per process costs far less than parsing it (README, Data).
+_DIGESTS: dict[tuple, object] = {}
+
+
+def _stat_key(path: Path) -> tuple:
+    st = os.stat(path)
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
+def sha256_cached(path: Path) -> str:
+    """``sha256_file``, computed again only when the file's size or modification time changed."""
+    key = ("file", *_stat_key(Path(path).resolve()))
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
+def sha256_folder_cached(path: Path, suffix: str = ".txt") -> tuple[str, int]:
+    """``sha256_folder``, computed again only when a file was added, removed or changed."""
+    path = Path(path).resolve()
+    with os.scandir(path) as entries:
+        stats = sorted(
+            (e.name, e.stat().st_size, e.stat().st_mtime_ns)
+            for e in entries
+            if e.name.endswith(suffix) and e.is_file()
+        )
+    key = ("folder", str(path), suffix, hashlib.sha256(repr(stats).encode()).hexdigest())
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_folder(path, suffix)
+    return _DIGESTS[key]
