@@ -20,6 +20,21 @@ from helpers.spec.cbv import CBVConfig
 FAMILIES = ("reference", "surgical", "baseline", "cbv")
 STRATEGY_NAMES = ("none", "subset", "lp_ft", "auto_rgn", "cbv_joint", "cbv_two_stage", "wise_ft")
 
+# The version of each code path that produces stored results: a strategy's fitting code, and
+# "source" for the source model and its evaluation (helpers/study/source.py). Bump when a fix
+# changes results: the number is part of every stored run's key, so a run computed before the
+# fix is never reused or averaged with runs computed after it.
+CODE_VERSION: dict[str, int] = {
+    "source": 1,
+    "none": 1,
+    "subset": 1,
+    "lp_ft": 1,
+    "auto_rgn": 1,
+    "cbv_joint": 1,
+    "cbv_two_stage": 1,
+    "wise_ft": 1,
+}
+
 
 @dataclass(frozen=True)
 class Method:
@@ -145,6 +160,16 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise unknown_name("method", name, METHODS)
     return METHODS[name]
+
+
+def code_version(name: str) -> dict[str, int]:
+    """The CODE_VERSION of every strategy a method's result depends on (its bases' included)."""
+    versions, method = {}, get_method(name)
+    while True:
+        versions[method.strategy] = CODE_VERSION[method.strategy]
+        if method.base is None:
+            return versions
+        method = get_method(method.base)
 
 
 def in_family(family: str, names=None) -> list[str]:

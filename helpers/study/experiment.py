@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.data.corpora import load_corpus
+from helpers.data.corpora import fingerprint, load_corpus
 from helpers.data.encoding import encode
 from helpers.data.mixing import check_label_spaces, sample_mixture
 from helpers.data.schema import SPLITS, Corpus
@@ -23,7 +23,7 @@ from helpers.errors import UserError
 from helpers.models.loading import load_tokenizer
 from helpers.paths import require_data_root
 from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
-from helpers.spec.methods import get_method
+from helpers.spec.methods import CODE_VERSION, code_version, get_method
 from helpers.study.store import Store
 
 CHECKPOINT = "model"  # folder of a stored model (safetensors, via save_pretrained)
@@ -90,9 +90,19 @@ class Study:
         return encode(frame, self.tokenizer, self.experiment.max_length)
 
     # ---- configs ----------------------------------------------------------------------
+    @cached_property
+    def fingerprints(self) -> dict[str, str]:
+        """Digests of the bytes corpus A and corpus B are read from (part of every run's key)."""
+        e = self.experiment
+        return {
+            "source": fingerprint(e.source, self.data_root),
+            "target": fingerprint(e.target, self.data_root),
+        }
+
     def base_config(self, seed: int) -> dict:
         e, p = self.experiment, self.profile
         return {
+            "data": self.fingerprints,
             "experiment": e.name,
             "profile": p.name,
             "model": p.model,
@@ -109,6 +119,7 @@ class Study:
             **self.base_config(seed),
             "method": SOURCE,
             "delta": 0.0,
+            "code_version": {SOURCE: CODE_VERSION[SOURCE]},
             "n_train": p.n_source_train,
             "n_val": p.n_val,
             "train": p.source_train.to_dict(),
@@ -121,6 +132,7 @@ class Study:
             "method": method,
             "delta": delta,
             "method_spec": get_method(method).to_dict(),
+            "code_version": code_version(method),
             "train": p.train.to_dict(),
             "sizes": {s: self.size(s) for s in SPLITS},
             "source_run": self.store.run_dir(self.source_config(seed)).name,

@@ -7,7 +7,6 @@ import pandas as pd
 from helpers.data.mixing import sample_mixture
 from helpers.evaluation.metrics import bootstrap, expected_curve, test_metrics
 from helpers.evaluation.predictions import predict
-from helpers.files import write_table
 from helpers.models.loading import load_classifier
 from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
@@ -66,10 +65,12 @@ def degradation(study: Study) -> pd.DataFrame:
     frames = []
     for seed in study.profile.seeds:
         source_model(study, seed)
-        folder = study.store.run_dir(study.source_config(seed))
-        if not (folder / "curve.parquet").exists():
-            write_table(folder / "curve.parquet", _curve(study, seed))
-        frames.append(pd.read_parquet(folder / "curve.parquet"))
+        config = study.source_config(seed)
+        if not study.store.has_table(config, "curve"):
+            # A curve that fails verification fails its run's manifest: source_model has
+            # just redone the run, so the curve is computed again from verified predictions.
+            study.store.add_table(config, "curve", _curve(study, seed))
+        frames.append(study.store.load(config, "curve"))
     return pd.concat(frames, ignore_index=True)
 
 
