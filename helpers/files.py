@@ -82,19 +82,22 @@ def sha256_folder(path: Path, suffix: str = ".txt") -> tuple[str, int]:
     return h.hexdigest(), len(names)
 
 
-# Digests by (path, size, mtime_ns), in memory for the life of the process. Not on disk: data
-# roots are often read-only mirrors, and an on-disk cache could itself go stale or be edited;
-# hashing every corpus once per process costs far less than parsing it (README, Data).
+# Digests keyed by path and stat (size, mtime_ns, inode, ctime_ns), in memory for the life of
+# the process. Not on disk: data roots are often read-only mirrors, and an on-disk cache could
+# itself go stale or be edited; hashing every corpus once per process costs far less than
+# parsing it (README, Data).
 _DIGESTS: dict[tuple, object] = {}
 
 
 def _stat_key(path: Path) -> tuple:
+    # Inode and change time beside size and mtime: a file replaced by rename (as every atomic
+    # writer here does) gets a new key even within one tick of the file system's clock.
     st = os.stat(path)
-    return (str(path), st.st_size, st.st_mtime_ns)
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 def sha256_cached(path: Path) -> str:
-    """``sha256_file``, computed again only when the file's size or modification time changed."""
+    """``sha256_file``, computed again only when the file's stat (size, times, inode) changed."""
     key = ("file", *_stat_key(Path(path).resolve()))
     if key not in _DIGESTS:
         _DIGESTS[key] = sha256_file(path)
@@ -106,7 +109,7 @@ def sha256_folder_cached(path: Path, suffix: str = ".txt") -> tuple[str, int]:
     path = Path(path).resolve()
     with os.scandir(path) as entries:
         stats = sorted(
-            (e.name, e.stat().st_size, e.stat().st_mtime_ns)
+            (e.name, e.stat().st_size, e.stat().st_mtime_ns, e.inode(), e.stat().st_ctime_ns)
             for e in entries
             if e.name.endswith(suffix) and e.is_file()
         )
