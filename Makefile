@@ -18,8 +18,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 setup: $(VENV)/.installed
 
 # Fetches the corpora from their public homes (verified by SHA-256); present files are kept.
+# With EXPERIMENTS set, only the corpora those experiments read.
 data: setup
-	$(PY) -m helpers download --data-dir $(DATA_DIR)
+	$(PY) -m helpers download --data-dir $(DATA_DIR) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
 
 report: data
 	$(PY) -m helpers report --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))

@@ -12,9 +12,12 @@ from helpers.errors import UserError
 
 
 def _download(args) -> None:
-    from helpers.data.download import download_corpora
+    from helpers.data.download import corpora_for, download_corpora
 
-    download_corpora(args.corpora or None, data_root=args.data_dir, base_url=args.base_url)
+    names = list(args.corpora or [])
+    if args.experiments is not None:  # only what these experiments read
+        names += corpora_for(args.experiments)
+    download_corpora(names or None, data_root=args.data_dir, base_url=args.base_url)
 
 
 def _report(args) -> None:
@@ -83,9 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_run)
 
     p = sub.add_parser(
-        "download", help="fetch every corpus from its public home into the data root"
+        "download", help="fetch the corpora from their public homes into the data root"
     )
     p.add_argument("--corpora", nargs="*", help="corpus names (default: all)")
+    p.add_argument(
+        "--experiments",
+        nargs="*",
+        help="fetch only the corpora these experiments read (with --corpora: both)",
+    )
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
     p.add_argument("--base-url", help="fetch from this mirror instead of the public homes")
     p.set_defaults(func=_download)

@@ -80,3 +80,40 @@ def sha256_folder(path: Path, suffix: str = ".txt") -> tuple[str, int]:
     for n in names:
         h.update((Path(path) / n).read_bytes())
     return h.hexdigest(), len(names)
+
+
+# Digests keyed by path and stat (size, mtime_ns, inode, ctime_ns), in memory for the life of
+# the process. Not on disk: data roots are often read-only mirrors, and an on-disk cache could
+# itself go stale or be edited; hashing every corpus once per process costs far less than
+# parsing it (README, Data).
+_DIGESTS: dict[tuple, object] = {}
+
+
+def _stat_key(path: Path) -> tuple:
+    # Inode and change time beside size and mtime: a file replaced by rename (as every atomic
+    # writer here does) gets a new key even within one tick of the file system's clock.
+    st = os.stat(path)
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def sha256_cached(path: Path) -> str:
+    """``sha256_file``, computed again only when the file's stat (size, times, inode) changed."""
+    key = ("file", *_stat_key(Path(path).resolve()))
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
+def sha256_folder_cached(path: Path, suffix: str = ".txt") -> tuple[str, int]:
+    """``sha256_folder``, computed again only when a file was added, removed or changed."""
+    path = Path(path).resolve()
+    with os.scandir(path) as entries:
+        stats = sorted(
+            (e.name, e.stat().st_size, e.stat().st_mtime_ns, e.inode(), e.stat().st_ctime_ns)
+            for e in entries
+            if e.name.endswith(suffix) and e.is_file()
+        )
+    key = ("folder", str(path), suffix, hashlib.sha256(repr(stats).encode()).hexdigest())
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_folder(path, suffix)
+    return _DIGESTS[key]

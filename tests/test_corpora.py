@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from sums import accept
 
 from helpers.data import cleaning, corpora
 from helpers.data.corpora import CORPORA, corpus_summary, load_corpus
@@ -241,12 +243,17 @@ def test_review_parser_is_tolerant(tmp_path):
         + "</reviews>\n"
     )
     positive = REVIEW.format(uid="b:2", text="great\x1astuff")
+    # Plain reviews of both classes, so that every split holds both (a split without one is
+    # refused); the quirky reviews above are the ones checked.
+    negative += "".join(REVIEW.format(uid=f"n{i}", text=f"dull {i}") for i in range(40))
+    positive += "".join(REVIEW.format(uid=f"p{i}", text=f"fine {i}") for i in range(40))
     write_amazon(tmp_path, negative, positive)
+    accept(tmp_path)
     c = load_corpus("amazon_books", "train", data_root=tmp_path)
     everything = pd.concat(
         [load_corpus("amazon_books", s, data_root=tmp_path).frame for s in SPLITS]
     ).set_index("id")
-    assert set(everything.index) == {
+    assert {i for i in everything.index if not re.fullmatch(r"books:[np]\d+", i)} == {
         "books:a:1",
         "books:a:1#2",
         "books:negative.review:23",
@@ -288,6 +295,7 @@ def write_stormfront(root: Path, rows: list[tuple[str, str, str]], skip_file: st
         if file_id != skip_file:
             (folder / "all_files" / f"{file_id}.txt").write_text(text, encoding="utf-8")
     (folder / "annotations_metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    accept(root)
 
 
 def test_stormfront_synthetic_drops_and_groups(tmp_path):
@@ -313,6 +321,7 @@ def copy_tree(shared_data: Path, rel: str, dest_root: Path) -> Path:
 
 
 def expect_error(name, root, *words, split="train", task=None):
+    accept(root)  # changed on purpose: the parser, not the digest check, must catch it
     with pytest.raises(UserError) as e:
         load_corpus(name, split, task, data_root=root)
     message = str(e.value)
@@ -504,12 +513,12 @@ def test_load_hub_class_labels_and_train_only(tmp_path):
         }
     )
     ds = datasets.Dataset.from_dict(
-        {"text": [f"t{i}" for i in range(50)], "label": [i % 2 for i in range(50)]},
+        {"text": [f"t{i}" for i in range(200)], "label": [i % 2 for i in range(200)]},
         features=features,
     )
     ds.to_parquet(folder / "train.parquet")
     parts = [load_hub(str(folder), s, data_root=tmp_path) for s in SPLITS]
-    assert sum(len(p.frame) for p in parts) == 50
+    assert sum(len(p.frame) for p in parts) == 200
     assert parts[0].task == "sentiment" and parts[0].label_names == ("negative", "positive")
     with pytest.raises(UserError, match="could not load hub dataset"):
         load_hub(str(tmp_path / "absent"), "train", data_root=tmp_path)

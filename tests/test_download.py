@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import io
 import os
+import shutil
 import tarfile
 import threading
 import zipfile
@@ -311,3 +313,51 @@ def test_a_broken_archive_is_a_clear_error(serve, tmp_path):
             download_corpora(names, data_root=tmp_path / "root", base_url=base)
     assert no_leftovers(tmp_path / "root")
     assert not [p for p in (tmp_path / "root").rglob("*") if p.is_file()]
+
+
+# ---------------------------------------------------------------- on the fixture corpora
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "data"
+DAVIDSON = "davidson/data/labeled_data.csv"
+
+
+def fixture_root(path: Path) -> Path:
+    """An empty data root that expects the fixture corpora: their SHA256SUMS, no files."""
+    path.mkdir(parents=True)
+    shutil.copy(FIXTURES / "SHA256SUMS", path / "SHA256SUMS")
+    return path
+
+
+def test_experiments_fetch_only_their_corpora(serve, tmp_path):
+    base = serve(build_mirror(FIXTURES, tmp_path / "mirror", folders=("tweeteval", "davidson")))
+    root = fixture_root(tmp_path / "root")
+    argv = ["download", "--experiments", "offensive_to_davidson", "--data-dir", str(root)]
+    assert main([*argv, "--base-url", base]) == 0
+    assert (root / DAVIDSON).is_file() and (root / "tweeteval/datasets/offensive").is_dir()
+    assert (
+        not (root / "tweeteval/datasets/hate").exists()
+        and not (root / "amazon_multidomain").exists()
+    )
+    assert len(load_corpus("davidson", "test", "offensive", data_root=root).frame) > 0
+    assert main(["download", "--experiments", "--data-dir", str(root)]) == 2  # no names
+
+
+def test_a_changed_upstream_file_is_accepted_through_sha256sums(serve, tmp_path):
+    base = serve(build_mirror(FIXTURES, tmp_path / "mirror", DAVIDSON, folders=("davidson",)))
+    root = fixture_root(tmp_path / "root")
+    with pytest.raises(UserError) as e:
+        download_corpora(["davidson"], data_root=root, base_url=base)
+    message = str(e.value)
+    want = (FIXTURES / DAVIDSON).read_bytes()
+    served = want[:-1] + bytes([want[-1] ^ 1])
+    got = hashlib.sha256(served).hexdigest()
+    assert hashlib.sha256(want).hexdigest() in message and got in message
+    assert f"{base}/{DAVIDSON}" in message and "SHA256SUMS" in message
+    assert not (root / DAVIDSON).exists() and no_leftovers(root)
+    # The user accepts the new file on purpose: its line in the data root's SHA256SUMS.
+    sums = root / "SHA256SUMS"
+    lines = [ln for ln in sums.read_text().splitlines() if not ln.endswith(DAVIDSON)]
+    sums.write_text("\n".join([*lines, f"{got}  ./{DAVIDSON}"]) + "\n")
+    assert download_corpora(["davidson"], data_root=root, base_url=base) == [root / DAVIDSON]
+    assert sha256_file(root / DAVIDSON) == got
+    assert len(load_corpus("davidson", "train", data_root=root).frame) > 0

@@ -12,9 +12,9 @@ import pytest
 from helpers.evaluation.metrics import confusion, metrics_from_confusion
 from helpers.paths import ROOT
 from helpers.study.adaptation import run_methods
+from helpers.study.experiment import TUNING as TABLE
 from helpers.study.experiment import open_study
 from helpers.study.source import degradation
-from helpers.study.tuning import TABLE
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
 METHODS = ["none", "head", "all", "lp_ft", "cbv_weight", "cbv_two_stage", "wise_ft"]

@@ -8,7 +8,7 @@ from helpers.errors import UserError
 from helpers.evaluation.predictions import predict
 from helpers.models.layers import layer_groups
 from helpers.models.loading import load_classifier, load_tokenizer
-from helpers.spec.methods import METHODS, get_method
+from helpers.spec.methods import CODE_VERSION, METHODS, STRATEGY_NAMES, code_version, get_method
 from helpers.spec.settings import TrainConfig
 from helpers.training.prefix import CACHE, skip_prefix
 from helpers.training.strategies import FitInputs, adapt
@@ -157,3 +157,11 @@ def test_auto_rgn_scales_each_tensor_by_its_own_gradient(inputs):
 def test_unknown_method():
     with pytest.raises(UserError, match="unknown method 'surgical'; choose one of"):
         get_method("surgical")
+
+
+def test_every_code_path_has_a_version_and_methods_carry_their_bases():
+    assert set(CODE_VERSION) == {*STRATEGY_NAMES, "source"}
+    assert code_version("cbv_two_stage") == {
+        "cbv_two_stage": CODE_VERSION["cbv_two_stage"],
+        "subset": CODE_VERSION["subset"],
+    }

@@ -1,4 +1,4 @@
-"""The results store: stable keys, atomic writes, DONE markers, tidy provenance."""
+"""The results store: stable keys, atomic writes, verified manifests, tidy provenance."""
 
 import pandas as pd
 import pytest
@@ -56,3 +56,14 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         atomic_write(target, boom)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_a_run_whose_manifest_does_not_verify_is_not_done(tmp_path, capsys):
+    store = Store(tmp_path)
+    folder = store.save(CONFIG, METRICS)
+    manifest = folder / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(run_key(CONFIG), "0" * 16))
+    assert not store.is_done(CONFIG) and store.collect().empty
+    assert "holds key 0000000000000000" in capsys.readouterr().err
+    store.save(CONFIG, METRICS)  # redone: verifies again
+    assert store.is_done(CONFIG) and len(store.collect()) == 1

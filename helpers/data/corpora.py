@@ -67,7 +67,9 @@ from helpers.data.formats import (
     read_stormfront,
     read_tweeteval,
 )
-from helpers.data.schema import COLUMNS, SPLITS, TASKS, Corpus, check_split
+from helpers.data.integrity import check_rows, verify_corpus
+from helpers.data.integrity import fingerprint as fingerprint
+from helpers.data.schema import COLUMNS, SPLITS, TASKS, Corpus, check_split, class_counts
 from helpers.data.sources import read_sources
 from helpers.errors import UserError, unknown_name
 from helpers.paths import data_root as resolve_data_root
@@ -170,13 +172,14 @@ def _user_error(name: str, root: Path, err: Exception) -> UserError:
 
 
 @functools.cache
-def _parsed(name: str, root: Path) -> pd.DataFrame:
-    """Read and clean a corpus once per process; every row carries its split."""
+def _parsed(name: str, root: Path, stamp: str) -> pd.DataFrame:
+    """Read and clean a corpus once per process and fingerprint; every row carries its split."""
     spec = CORPORA[name]
     try:
         raw = spec.loader(root / spec.folder)
     except (MissingFile, CorruptFile) as err:
         raise _user_error(name, root, err) from None
+    check_rows(name, len(raw), verify_corpus(name, root), root / spec.folder)
     df = clean_frame(raw, spec.normalise)
     if spec.split == "hash":
         keys = df["group"] if "group" in df else df["id"]
@@ -185,11 +188,11 @@ def _parsed(name: str, root: Path) -> pd.DataFrame:
 
 
 @functools.cache
-def _prepared(name: str, task: str, root: Path):
+def _prepared(name: str, task: str, root: Path, stamp: str):
     """All splits of a corpus for a task: (frame with a split column, {split: summary})."""
     spec = CORPORA[name]
     mapping = spec.labels[task]
-    df = _parsed(name, root).copy()
+    df = _parsed(name, root, stamp).copy()
     unknown = set(df["raw_label"]) - set(mapping)
     if unknown:
         raise UserError(
@@ -205,6 +208,16 @@ def _prepared(name: str, task: str, root: Path):
         for s in SPLITS
     }
     kept = df[reasons.isna()].assign(label=lambda d: d["label"].astype("int64"), source=name)
+    for s in SPLITS:
+        counts = class_counts(kept.loc[kept["split"] == s, "label"], TASKS[task])
+        summaries[s].update(counts)
+        empty = [k.removeprefix("class:") for k, v in counts.items() if v == 0]
+        if empty:
+            raise UserError(
+                f"corpus {name!r} ({task}), {s} split: no {' or '.join(empty)} rows "
+                f"({summaries[s]['kept']} kept of {summaries[s]['raw']}); the files under "
+                f"{root / spec.folder} look damaged: re-download with {_fetch_hint(name, root)}"
+            )
     return kept[COLUMNS + ["split"]].reset_index(drop=True), summaries
 
 
@@ -214,25 +227,29 @@ def clear_caches() -> None:
     _prepared.cache_clear()
 
 
-def _resolve(name: str, task: str | None, data_root) -> tuple[CorpusSpec, str, Path]:
+def _resolve(name: str, task: str | None, data_root) -> tuple[str, Path, str]:
+    """(task, data root, fingerprint); verifying the files first, so a changed one is refused."""
     if name not in CORPORA:
         raise unknown_name("corpus", name, CORPORA)
     spec = CORPORA[name]
     task = task or spec.tasks[0]
     if task not in spec.tasks:
         raise unknown_name(f"task for corpus {name!r}", task, spec.tasks)
-    return spec, task, resolve_data_root(data_root).resolve()
+    root = resolve_data_root(data_root).resolve()
+    return task, root, verify_corpus(name, root).fingerprint
 
 
 def load_corpus(name: str, split: str, task: str | None = None, data_root=None) -> Corpus:
     """One split of a registered corpus, labels mapped into the task (default: its first task).
 
     split: "train", "validation" (or "val") or "test". data_root: default $CBV_DATA_DIR, else
-    data/raw/. The corpus is parsed once per process and data root.
+    data/raw/. Files are checked against their known digests first (``integrity``), then the
+    corpus is parsed once per process and fingerprint. ``summary`` holds the cleaning counts and
+    ``class:<label>`` counts; a split missing a class is refused.
     """
     split = check_split(split)
-    spec, task, root = _resolve(name, task, data_root)
-    frame, summaries = _prepared(name, task, root)
+    task, root, stamp = _resolve(name, task, data_root)
+    frame, summaries = _prepared(name, task, root, stamp)
     rows = frame[frame["split"] == split].drop(columns="split").reset_index(drop=True)
     return Corpus(
         name=name,
@@ -246,8 +263,8 @@ def load_corpus(name: str, split: str, task: str | None = None, data_root=None) 
 
 def corpus_summary(name: str, data_root=None, task: str | None = None) -> pd.DataFrame:
     """Tidy table of cleaning counts: one row per corpus x split x quirk."""
-    spec, task, root = _resolve(name, task, data_root)
-    _, summaries = _prepared(name, task, root)
+    task, root, stamp = _resolve(name, task, data_root)
+    _, summaries = _prepared(name, task, root, stamp)
     rows = [
         {"corpus": name, "split": s, "quirk": q, "count": c}
         for s in SPLITS

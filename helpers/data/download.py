@@ -1,11 +1,14 @@
-"""Fetch the corpora from their public homes into the data root, checking every file's SHA-256.
+"""Fetch the corpora from their public homes into the data root with pooch, checking every digest.
 
-The registry is ``data/sources.toml``: for each corpus its address, format ("file", "tar.gz" or
-"zip"), folder under the data root, and the digest of every file it provides. Files land in the
-corpus's published layout, the same tree as ``../shared/data``. A file is written to a staging
-folder inside the data root, checked, and only then moved into place with ``os.replace``, so a
-failed check leaves nothing half-written. Files already present with the right digest are not
-fetched again.
+The registry is ``data/sources.toml`` (``helpers.data.sources``); a data root's own
+``SHA256SUMS`` takes precedence for the files it lists (``helpers.data.integrity``), which is how
+a user accepts a changed upstream file on purpose. pooch does the fetching: known hashes,
+retries, a cache (a file present with the right digest is not fetched again) and archive
+members. Plain files are fetched by pooch straight into the published layout (it downloads to a
+temporary name beside the target and moves it into place only once the digest matches).
+Archives go to a staging folder inside the data root; their wanted members are unpacked there,
+checked, and only then moved into place with ``os.replace``, so a failed check leaves nothing
+half-written.
 
 Mirror rule (``base_url``, the CLI's ``--base-url``): a "file" source's ``path`` is fetched from
 ``{base_url}/{folder}/{path}``, and an archive from ``{base_url}/{folder}/{name}`` where ``name``
@@ -14,65 +17,98 @@ is the last segment of its public address (``domain_sentiment_data.tar.gz``, ``m
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
-from helpers.data.sources import FolderDigest, Source, read_sources
+import pooch
+import requests
+
+from helpers.data.integrity import Known, accept_hint, digest_of, known_digests
+from helpers.data.sources import Source, read_sources
 from helpers.errors import UserError, unknown_name
-from helpers.files import copy_hashed, sha256_file, sha256_folder
 from helpers.paths import data_root as resolve_data_root
+from helpers.spec.experiments import load_experiment
 
 TIMEOUT_S = 60  # per network operation; a stalled server fails instead of hanging
-USER_AGENT = "cbv-helpers-download"  # some hosts refuse urllib's default agent
+RETRIES = 2  # pooch retries a failed or corrupt download this often (waiting 1 s, then 2 s)
+USER_AGENT = "cbv-helpers-download"  # some hosts refuse the default agent
+
+logging.getLogger("pooch").setLevel(logging.WARNING)  # we print one line per file ourselves
 
 
-def _file_ok(path: Path, sha256: str) -> bool:
-    return path.is_file() and sha256_file(path) == sha256
-
-
-def _folder_ok(path: Path, want: FolderDigest) -> bool:
-    return path.is_dir() and sha256_folder(path, want.suffix) == (want.sha256, want.count)
+def _ok(base: Path, rel: str, want: Known) -> bool:
+    got, count = digest_of(base / rel.rstrip("/"), rel, want)
+    return got == want.sha256 and (want.count is None or count == want.count)
 
 
 def missing_paths(source: Source, root: Path) -> tuple[list[str], list[str]]:
     """The files and folders of ``source`` absent from ``root`` or with the wrong digest."""
     base = root / source.folder
-    files = [p for p, d in source.files.items() if not _file_ok(base / p, d)]
-    folders = [p for p, d in source.folders.items() if not _folder_ok(base / p, d)]
-    return files, folders
+    wrong = [rel for rel, want in known_digests(source, root).items() if not _ok(base, rel, want)]
+    return [r for r in wrong if not r.endswith("/")], [r[:-1] for r in wrong if r.endswith("/")]
 
 
-def _check(label: str, expected: str, actual: str) -> None:
-    if expected != actual:
-        raise UserError(
-            f"{label}: SHA-256 mismatch, expected {expected}, got {actual}; the "
-            "download is corrupt or the source changed, so it was not written; "
-            "retry, or check --base-url"
-        )
+def _downloader():
+    return pooch.HTTPDownloader(
+        timeout=TIMEOUT_S, headers={"User-Agent": USER_AGENT}, progressbar=False
+    )
 
 
-def _fetch(url: str, dest: Path) -> str:
-    """Stream ``url`` into ``dest`` and return the SHA-256 of what arrived."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:
-            return copy_hashed(resp, dest)
-    except urllib.error.HTTPError as e:
-        raise UserError(
-            f"could not fetch {url}: HTTP {e.code} {e.reason}; check the address "
+def _mismatch(label: str, url: str, error: ValueError, root: Path, shown: str) -> UserError:
+    """pooch's digest mismatch as one line: the file, both digests, the source, the way out."""
+    digests = re.findall(r"[0-9a-f]{64}", str(error))
+    if len(digests) < 2:
+        return UserError(f"{label} from {url}: {error}; retry, or check --base-url")
+    expected, got = digests[0], digests[1]
+    return UserError(
+        f"{label}: SHA-256 mismatch, expected {expected}, got {got} (source: {url}); nothing "
+        "was written; retry or check --base-url, or, if the source changed on purpose, accept "
+        f"it by listing {accept_hint(root, shown, got)}"
+    )
+
+
+def _fetch_error(url: str, error: Exception) -> UserError:
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        r = error.response
+        return UserError(
+            f"could not fetch {url}: HTTP {r.status_code} {r.reason}; check the address "
             "(and --base-url if you gave one)"
-        ) from e
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise UserError(
-            f"could not fetch {url}: {reason}; check the network connection "
-            "(or use --base-url to fetch from a mirror)"
-        ) from e
+        )
+    return UserError(
+        f"could not fetch {url}: {error}; check the network connection "
+        "(or use --base-url to fetch from a mirror)"
+    )
+
+
+def _download_files(source: Source, paths: list[str], root: Path, base_url) -> list[Path]:
+    """Fetch the named files of a "file" source; pooch checks each before it is placed."""
+    known = known_digests(source, root)
+    base = source.address("", base_url).rstrip("/") + "/"
+    fetcher = pooch.create(
+        path=root / source.folder,
+        base_url=base,
+        registry={p: f"sha256:{known[p].sha256}" for p in paths},
+        retry_if_failed=RETRIES,
+    )
+    written = []
+    for path in paths:
+        url = base + path
+        print(f"[{source.name}] {path}: fetching {url}", flush=True)
+        try:
+            fetcher.fetch(path, downloader=_downloader())
+        except ValueError as e:
+            shown = f"{source.folder}/{path}"
+            raise _mismatch(f"{url} (for {shown})", url, e, root, shown) from None
+        except requests.RequestException as e:
+            raise _fetch_error(url, e) from None
+        print(f"[{source.name}] {path}: ok", flush=True)
+        written.append(root / source.folder / path)
+    return written
 
 
 def _place(staged: Path, dest: Path, staging: Path) -> None:
@@ -85,99 +121,76 @@ def _place(staged: Path, dest: Path, staging: Path) -> None:
     os.replace(staged, dest)
 
 
-def _download_files(
-    source: Source, paths: list[str], root: Path, staging: Path, base_url: str | None
-) -> list[Path]:
-    """Fetch the named files of a "file" source one by one, each checked before it is placed."""
-    written = []
-    for path in paths:
-        url = source.address(path, base_url)
-        print(f"[{source.name}] {path}: fetching {url}", flush=True)
-        staged = staging / "files" / source.folder / path
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        _check(f"{url} (for {source.folder}/{path})", source.files[path], _fetch(url, staged))
-        dest = root / source.folder / path
-        _place(staged, dest, staging)
-        print(f"[{source.name}] {path}: ok", flush=True)
-        written.append(dest)
-    return written
-
-
-def _archive_members(archive: Path, fmt: str):
-    """Yield (member name without a leading './', binary file object) for each regular file."""
-    if fmt == "zip":
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                if not info.is_dir():
-                    with zf.open(info) as f:
-                        yield info.filename.removeprefix("./"), f
-    else:
-        with tarfile.open(archive, "r:gz") as tf:
-            for info in tf:
-                if info.isfile():
-                    yield info.name.removeprefix("./"), tf.extractfile(info)
-
-
 def _download_archive(
-    wanted: list[tuple[Source, list[str], list[str]]],
-    root: Path,
-    staging: Path,
-    base_url: str | None,
+    wanted: list[tuple[Source, list[str], list[str]]], root: Path, staging: Path, base_url
 ) -> list[Path]:
-    """Fetch one archive, unpack the wanted files and folders, check all, then place all."""
+    """Fetch one archive, unpack the wanted members, check all, then place all."""
     first = wanted[0][0]
     url = first.address(base_url=base_url)
-    archive = staging / url.rsplit("/", 1)[-1]
+    name = url.rsplit("/", 1)[-1]
     print(f"[{', '.join(s.name for s, _, _ in wanted)}] fetching {url}", flush=True)
-    _fetch(url, archive)  # archives are not checked: GitHub rebuilds its zips, files are stable
-
-    # member name -> (source, path) for files; member folder -> (source, path) for folders
-    files = {s.member_prefix + p: (s, p) for s, ps, _ in wanted for p in ps}
-    folders = {s.member_prefix + p + "/": (s, p) for s, _, ps in wanted for p in ps}
-    digests = {}
+    members = [s.member_prefix + p for s, files, folders in wanted for p in [*files, *folders]]
+    unpack = (pooch.Unzip if first.format == "zip" else pooch.Untar)(
+        members=members, extract_dir="unpacked"
+    )
+    # Archives carry no known hash (GitHub rebuilds its zips); every member is checked instead.
+    fetcher = pooch.create(
+        path=staging,
+        base_url=url.rsplit("/", 1)[0] + "/",
+        registry={name: None},
+        retry_if_failed=RETRIES,
+    )
     try:
-        for member, f in _archive_members(archive, first.format):
-            if member in files:
-                s, p = files[member]
-                digests[member] = copy_hashed(f, staging / "files" / s.folder / p)
-                continue
-            head, _, tail = member.rpartition("/")
-            if head + "/" in folders:
-                s, p = folders[head + "/"]
-                if tail.endswith(s.folders[p].suffix):
-                    copy_hashed(f, staging / "files" / s.folder / p / tail)
+        fetcher.fetch(name, processor=unpack, downloader=_downloader())
+    except requests.RequestException as e:
+        raise _fetch_error(url, e) from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise UserError(
             f"{url} is not a readable {first.format} archive ({e}); the download is "
             "corrupt or the address serves something else; nothing was written; "
             "retry, or check --base-url"
-        ) from e
+        ) from None
 
-    to_place = []
-    for member, (s, p) in files.items():
-        if member not in digests:
-            raise UserError(f"{url} has no member {member}; check the address or --base-url")
-        _check(f"{member} in {url}", s.files[p], digests[member])
-        to_place.append((s, p))
-    for member, (s, p) in folders.items():
-        staged = staging / "files" / s.folder / p
-        want = s.folders[p]
-        got = sha256_folder(staged, want.suffix) if staged.is_dir() else ("(no files)", 0)
-        if got[1] != want.count:
-            raise UserError(
-                f"{member} in {url}: expected {want.count} {want.suffix} files, "
-                f"found {got[1]}; nothing was written; retry, or check --base-url"
-            )
-        _check(f"{member}*{want.suffix} in {url}", want.sha256, got[0])
-        to_place.append((s, p))
-
+    unpacked, to_place = staging / "unpacked", []
+    for s, files, folders in wanted:
+        known = known_digests(s, root)
+        for rel in [*files, *(f + "/" for f in folders)]:
+            member = s.member_prefix + rel
+            path = unpacked / member.rstrip("/")
+            if not path.exists():
+                raise UserError(f"{url} has no member {member}; check the address or --base-url")
+            want = known[rel]
+            got, count = digest_of(path, rel, want)
+            if want.count is not None and count != want.count:
+                raise UserError(
+                    f"{member} in {url}: expected {want.count} {want.suffix} files, found "
+                    f"{count}; nothing was written; retry, or check --base-url"
+                )
+            if got != want.sha256:
+                shown = f"{s.folder}/{rel}"
+                err = ValueError(f"expected {want.sha256} but got {got}")
+                raise _mismatch(f"{member} in {url}", url, err, root, shown)
+            to_place.append((s, rel.rstrip("/"), path))
     written = []
-    for s, p in to_place:
-        dest = root / s.folder / p
-        _place(staging / "files" / s.folder / p, dest, staging)
-        print(f"[{s.name}] {p}: ok", flush=True)
+    for s, rel, path in to_place:
+        dest = root / s.folder / rel
+        _place(path, dest, staging)
+        print(f"[{s.name}] {rel}: ok", flush=True)
         written.append(dest)
     return written
+
+
+def corpora_for(experiments) -> list[str]:
+    """The registered corpora that the named experiments read (their sources and targets)."""
+    names = list(experiments)
+    if not names:
+        raise UserError("--experiments needs at least one experiment name")
+    sources = read_sources()
+    wanted = []
+    for name in names:
+        e = load_experiment(name)
+        wanted += [c for c in (e.source, e.target) if c in sources]
+    return list(dict.fromkeys(wanted))
 
 
 def download_corpora(names=None, data_root=None, base_url: str | None = None) -> list[Path]:
@@ -192,6 +205,8 @@ def download_corpora(names=None, data_root=None, base_url: str | None = None) ->
         if n not in sources:
             raise unknown_name("corpus", n, sources)
     root = resolve_data_root(data_root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"data root {root} is a file, not a folder; pass a folder to --data-dir")
     root.mkdir(parents=True, exist_ok=True)
 
     plain, archives = [], {}
@@ -209,13 +224,13 @@ def download_corpora(names=None, data_root=None, base_url: str | None = None) ->
             archives.setdefault(s.address(base_url=base_url), []).append((s, files, folders))
 
     written = []
-    # Staging inside the data root keeps os.replace on one file system, hence atomic.
-    with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
-        staging = Path(tmp)
-        for s, files in plain:
-            written += _download_files(s, files, root, staging, base_url)
-        for wanted in archives.values():
-            written += _download_archive(wanted, root, staging, base_url)
+    for s, files in plain:
+        written += _download_files(s, files, root, base_url)
+    if archives:
+        # Staging inside the data root keeps os.replace on one file system, hence atomic.
+        with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
+            for i, wanted in enumerate(archives.values()):
+                written += _download_archive(wanted, root, Path(tmp) / str(i), base_url)
     if not written:
         print("nothing to download: every file is present with the right digest", flush=True)
     return written

@@ -9,6 +9,7 @@ turns both into one-line errors that name the fix.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
@@ -24,9 +25,17 @@ class CorruptFile(Exception):
 
 
 def _read_text(path: Path) -> str:
+    """The file decoded strictly as UTF-8: bytes in another encoding are an error, never U+FFFD."""
     if not path.is_file():
         raise MissingFile(path)
-    return path.read_bytes().decode("utf-8", errors="replace")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise CorruptFile(
+            path, line, f"byte 0x{data[e.start]:02x} is not valid UTF-8 (another encoding?)"
+        ) from None
 
 
 def _to_int(value: str, path: Path, line: int, allowed) -> int:
@@ -126,9 +135,7 @@ def read_tweeteval(folder: Path, task_dir: str) -> pd.DataFrame:
 
 def _csv_rows(path: Path, required: tuple[str, ...]):
     """Yield (line number, {column: value}) of a CSV, checking the header and field counts."""
-    if not path.is_file():
-        raise MissingFile(path)
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    with io.StringIO(_read_text(path), newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:

@@ -47,6 +47,12 @@ class Corpus:
             raise ValueError(f"ids are not unique in {self.name} {self.split}")
 
 
+def class_counts(labels: pd.Series, label_names) -> dict[str, int]:
+    """Rows per class as {"class:<name>": count}, every class listed (zero where absent)."""
+    counts = labels.value_counts()
+    return {f"class:{n}": int(counts.get(i, 0)) for i, n in enumerate(label_names)}
+
+
 def check_split(split: str) -> str:
     """The canonical split name ("val" is "validation"), or an error listing the valid ones."""
     split = SPLIT_ALIASES.get(split, split)

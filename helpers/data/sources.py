@@ -39,6 +39,7 @@ class Source:
     files: dict[str, str]
     folders: dict[str, FolderDigest] = field(default_factory=dict)
     member_prefix: str = ""
+    rows: int | None = None  # rows the authors document (checked when a file has no digest)
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -76,5 +77,6 @@ def read_sources(path: Path = SOURCES_FILE) -> dict[str, Source]:
             files=dict(t.get("files", {})),
             folders=folders,
             member_prefix=t.get("member_prefix", ""),
+            rows=t.get("rows"),
         )
     return sources

@@ -16,6 +16,7 @@ from helpers.data.schema import (
     TASKS,
     Corpus,
     check_split,
+    class_counts,
 )
 from helpers.errors import UserError
 from helpers.paths import data_root as resolve_data_root
@@ -113,6 +114,8 @@ def frame_to_corpus(
     chosen = rows["split"].isin(splits)
     summary = count_drops(rows[chosen], reasons[chosen], [])
     kept = rows[chosen & reasons.isna()].assign(source=name)[COLUMNS].reset_index(drop=True)
+    summary.update(class_counts(kept["label"], names))
+    _check_kept(kept, summary, names, where, split)
     return Corpus(
         name=name,
         split=splits[0] if split else "all",
@@ -121,6 +124,26 @@ def frame_to_corpus(
         frame=kept,
         summary=summary,
     )
+
+
+def _check_kept(kept: pd.DataFrame, summary: dict, names, where: str, split) -> None:
+    """Refuse a result no classifier can learn from: no rows left, or a single class."""
+    part = f"split {split!r} of " if split else ""
+    if summary["raw"] == 0:
+        raise UserError(f"{where}: {part}the table has no rows; check the split column")
+    if kept.empty:
+        drops = {k: v for k, v in summary.items() if k.endswith("_dropped") and v}
+        raise UserError(
+            f"{where}: all {summary['raw']} rows of {part}the table were dropped "
+            f"({', '.join(f'{k} {v}' for k, v in drops.items())}); check the text column "
+            "(it must hold non-empty strings) and the labels"
+        )
+    present = sorted(set(kept["label"]))
+    if len(present) < 2:
+        raise UserError(
+            f"{where}: {part}the table holds one class only ({names[present[0]]!r}, "
+            f"{len(kept)} rows); check label_col, label_names or threshold"
+        )
 
 
 def _read_table(path: Path) -> pd.DataFrame:

@@ -21,6 +21,21 @@ from helpers.spec.settings import TrainConfig
 FAMILIES = ("reference", "surgical", "baseline", "cbv")
 STRATEGY_NAMES = ("none", "subset", "lp_ft", "auto_rgn", "cbv_joint", "cbv_two_stage", "wise_ft")
 
+# The version of each code path that produces stored results: a strategy's fitting code, and
+# "source" for the source model and its evaluation (helpers/study/source.py). Bump when a fix
+# changes results: the number is part of every stored run's key, so a run computed before the
+# fix is never reused or averaged with runs computed after it.
+CODE_VERSION: dict[str, int] = {
+    "source": 1,
+    "none": 1,
+    "subset": 1,
+    "lp_ft": 1,
+    "auto_rgn": 1,
+    "cbv_joint": 1,
+    "cbv_two_stage": 1,
+    "wise_ft": 1,
+}
+
 
 @dataclass(frozen=True)
 class Method:
@@ -43,6 +58,21 @@ class Method:
             raise unknown_name(f"strategy of method {self.name!r}", self.strategy, STRATEGY_NAMES)
         if self.strategy in ("cbv_joint", "cbv_two_stage", "wise_ft") and self.cbv is None:
             raise UserError(f"method {self.name!r}: strategy {self.strategy!r} needs a CBVConfig")
+
+    def tuned_settings(self, alpha_grid: bool = True) -> list[str]:
+        """The learning rates tuning chooses for this method, in order (none: nothing to tune).
+
+        Weights' rate first; CBV's coefficient rate then, at the chosen weights' rate, unless
+        the coefficients share the weights' rate (``settings["alpha_lr"] is None``).
+        """
+        if self.strategy in ("none", "wise_ft"):
+            return []
+        if self.strategy == "cbv_two_stage":  # weights are the base's; only coefficients learn
+            return ["alpha_lr"] if alpha_grid else []
+        shared = "alpha_lr" in self.settings and self.settings["alpha_lr"] is None
+        if self.strategy == "cbv_joint" and not shared and alpha_grid:
+            return ["lr", "alpha_lr"]
+        return ["lr"]
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
         """The profile's training settings with this method's own (the study's warm-up...)."""
@@ -169,6 +199,16 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise unknown_name("method", name, METHODS)
     return METHODS[name]
+
+
+def code_version(name: str) -> dict[str, int]:
+    """The CODE_VERSION of every strategy a method's result depends on (its bases' included)."""
+    versions, method = {}, get_method(name)
+    while True:
+        versions[method.strategy] = CODE_VERSION[method.strategy]
+        if method.base is None:
+            return versions
+        method = get_method(method.base)
 
 
 def in_family(family: str, names=None) -> list[str]:

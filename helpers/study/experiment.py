@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.data.corpora import load_corpus
+from helpers.data.corpora import fingerprint, load_corpus
 from helpers.data.encoding import encode
 from helpers.data.mixing import check_label_spaces, sample_mixture
 from helpers.data.schema import SPLITS, Corpus
@@ -23,11 +23,12 @@ from helpers.errors import UserError
 from helpers.models.loading import load_tokenizer
 from helpers.paths import require_data_root
 from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
-from helpers.spec.methods import get_method
+from helpers.spec.methods import CODE_VERSION, code_version, get_method
 from helpers.spec.settings import TrainConfig
 from helpers.study.store import Store, run_key
 
 SHARED_MODELS = "_models"  # store folder of models shared across experiments (source models)
+TUNING = "tuning.parquet"  # the tuned learning rates, beside an experiment's runs
 CHECKPOINT = "model"  # folder of a stored model (safetensors, via save_pretrained)
 SOURCE = "source"  # the method name of a source model's run
 
@@ -104,9 +105,19 @@ class Study:
         return {self.experiment.source: 1 - delta, self.experiment.target: delta}
 
     # ---- configs ----------------------------------------------------------------------
+    @cached_property
+    def fingerprints(self) -> dict[str, str]:
+        """Digests of the bytes corpus A and corpus B are read from (part of every run's key)."""
+        e = self.experiment
+        return {
+            "source": fingerprint(e.source, self.data_root),
+            "target": fingerprint(e.target, self.data_root),
+        }
+
     def base_config(self, seed: int) -> dict:
         e, p = self.experiment, self.profile
         return {
+            "data": self.fingerprints,
             "experiment": e.name,
             "profile": p.name if self.axis is None else f"{p.name}/{self.axis}",
             "model": p.model,
@@ -122,6 +133,8 @@ class Study:
         e, p = self.experiment, self.profile
         return {
             "role": "source_model",
+            "data": {"source": self.fingerprints["source"]},
+            "code_version": {SOURCE: CODE_VERSION[SOURCE]},
             "profile": p.name,
             "model": p.model,
             "task": e.task,
@@ -144,16 +157,32 @@ class Study:
             **self.base_config(seed),
             "method": SOURCE,
             "delta": 0.0,
+            "code_version": {SOURCE: CODE_VERSION[SOURCE]},
             "source_model": self.source_model_dir(seed).name,
         }
 
     def train_config(self, method: str, overrides: dict | None = None) -> TrainConfig:
         """The method's training settings: the profile's, with the tuned (or given) overrides."""
+        grids = self.profile.tune
         if overrides is None:
-            if self.profile.tune is not None and method not in self.choices:
+            tuned = grids is not None and get_method(method).tuned_settings(bool(grids.alpha_lr))
+            if tuned and method not in self.choices:
+                self.choices.update(self.stored_choices())
+            if tuned and method not in self.choices:
                 raise RuntimeError(f"{method}: tune before running (helpers.study.tuning.tune)")
             overrides = self.choices.get(method, {})
         return replace(get_method(method).train_config(self.profile.train), **overrides)
+
+    def tuning_path(self) -> Path:
+        """Where the table of tuned learning rates is kept, beside the experiment's runs."""
+        return self.store.root / self.experiment.name / self.profile.name / TUNING
+
+    def stored_choices(self) -> dict[str, dict]:
+        """The choices of an earlier tuning, read back from its table ({} when there is none)."""
+        if not self.tuning_path().exists():
+            return {}
+        chosen = pd.read_parquet(self.tuning_path()).query("chosen")
+        return {m: dict(zip(g["setting"], g["value"])) for m, g in chosen.groupby("method")}
 
     def method_config(
         self, method: str, delta: float, seed: int, overrides: dict | None = None
@@ -163,6 +192,7 @@ class Study:
             "method": method,
             "delta": delta,
             "method_spec": get_method(method).to_dict(),
+            "code_version": code_version(method),
             "train": self.train_config(method, overrides).to_dict(),
             "sizes": {s: self.size(s) for s in ("train", "validation")},
             "test": {c.name: len(c.frame) for c in self.pools["test"]},  # whole pools

@@ -12,6 +12,7 @@ from helpers.evaluation.predictions import predict
 from helpers.spec.methods import bases, get_method
 from helpers.study.experiment import CHECKPOINT, Study
 from helpers.study.source import source_model
+from helpers.study.store import canonical
 from helpers.training.checkpoints import clear_resume, load_model, save_model
 from helpers.training.strategies import Adapted, FitInputs, adapt
 
@@ -19,9 +20,10 @@ NO_CI = {"ci_low": float("nan"), "ci_high": float("nan")}
 
 
 def _key(study: Study, name: str, delta: float, seed: int, overrides: dict | None) -> tuple:
-    """What identifies a fitted model in memory: the run, its size and its setting overrides."""
-    changed = tuple(sorted((overrides or {}).items()))
-    return (name, delta, seed, study.size("train"), changed)
+    """What identifies a fitted model in memory: the run, its size and its training settings
+    (so a tuning run and the final run it becomes share one model)."""
+    settings = canonical(study.train_config(name, overrides).to_dict())
+    return (name, delta, seed, study.size("train"), settings)
 
 
 def _adapt(
@@ -94,3 +96,24 @@ def run_method(
     study.store.save(config, metrics, tables)
     clear_resume(folder / "resume")
     return study.store.load(config)
+
+
+def copy_run(
+    source: Study, target: Study, name: str, delta: float, seed: int, overrides: dict
+) -> None:
+    """Store a finished run of ``source`` (with ``overrides``) as ``target``'s run with its own
+    settings: the same computation under another identity, so nothing is trained twice."""
+    into = target.method_config(name, delta, seed)
+    if target.store.is_done(into):
+        return
+    src = source.method_config(name, delta, seed, overrides)
+    tables = {
+        t: source.store.load(src, t)
+        for t in ("predictions", "history", "coefficients")
+        if source.store.has_table(src, t)
+    }
+    metrics = source.store.load(src)[["split", "metric", "value", "ci_low", "ci_high"]]
+    if name in bases():
+        model = load_model(source.store.run_dir(src) / CHECKPOINT)
+        save_model(model, target.store.run_dir(into) / CHECKPOINT)
+    target.store.save(into, metrics, tables)

@@ -1,10 +1,12 @@
 """The results store: one folder per run, keyed by a hash of its full configuration.
 
-A run folder holds ``config.json``, tidy ``metrics.parquet`` (one row per split x metric, with
-the run's config, seed, git commit and library versions beside the value), ``predictions.parquet``
-(per example), ``history.parquet`` (training curve, coefficients) and, for source models, the
-checkpoint as safetensors. Every file is written to a temporary name and renamed into place, and
-``DONE`` is written last: a folder without it is an interrupted run, redone on the next call.
+A run folder holds ``config.json`` (a copy for people; never read back), tidy ``metrics.parquet``
+(one row per split x metric, with the run's config, seed, git commit and library versions beside
+the value), ``predictions.parquet`` (per example), ``history.parquet`` (training curve,
+coefficients) and, for source models, the checkpoint as safetensors. Every file is written to a
+temporary name and renamed into place, and ``manifest.json`` (``helpers.study.manifest``: the
+config, the key and each table's SHA-256) is written last: a run without one is interrupted, and
+a run whose manifest does not verify is reported and redone, never read.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
+from helpers.errors import UserError
 from helpers.files import sha256_text, write_json, write_table
 from helpers.paths import ROOT, reports_root
+from helpers.study.manifest import MANIFEST, problem, read_manifest, table_file, write_manifest
 
-DONE = "DONE"
 VERSIONED = ("torch", "transformers", "numpy", "pandas")  # recorded beside every result
 
 
@@ -60,12 +64,21 @@ class Store:
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = reports_root(root) / "store"
+        self._reported: set[Path] = set()  # runs already reported as failing verification
 
     def run_dir(self, config: dict) -> Path:
         return self.root / config["experiment"] / config["profile"] / run_key(config)
 
+    def _trusted(self, folder: Path) -> bool:
+        """Whether a run's manifest verifies; a run that fails is reported once, then redone."""
+        why = problem(folder)
+        if why is not None and (folder / MANIFEST).exists() and folder not in self._reported:
+            self._reported.add(folder)
+            print(f"stored run {folder} fails verification ({why}); redoing it", file=sys.stderr)
+        return why is None
+
     def is_done(self, config: dict) -> bool:
-        return (self.run_dir(config) / DONE).exists()
+        return self._trusted(self.run_dir(config))
 
     def save(
         self, config: dict, metrics: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None
@@ -75,35 +88,65 @@ class Store:
         ``tables`` are further per-run tables (predictions, history, coefficients ...).
         """
         folder = self.run_dir(config)
+        (folder / MANIFEST).unlink(missing_ok=True)  # the run is unfinished until it is rewritten
         write_json(folder / "config.json", config)
-        write_table(folder / "metrics.parquet", tidy(config, metrics))
+        names = ["metrics"]
+        write_table(folder / table_file("metrics"), tidy(config, metrics))
         for name, frame in (tables or {}).items():
             if frame is not None and len(frame):
-                write_table(folder / f"{name}.parquet", frame)
-        write_json(folder / DONE, {"key": run_key(config)})
+                write_table(folder / table_file(name), frame)
+                names.append(name)
+        write_manifest(folder, config, run_key(config), names)
         return folder
 
+    def has_table(self, config: dict, name: str) -> bool:
+        """Whether a finished run lists the table ``name`` in its manifest."""
+        manifest = read_manifest(self.run_dir(config)) if self.is_done(config) else None
+        return manifest is not None and table_file(name) in manifest["files"]
+
+    def add_table(self, config: dict, name: str, frame: pd.DataFrame) -> None:
+        """Add a table derived later (the degradation curve) to a finished run, then re-list it."""
+        folder = self.run_dir(config)
+        manifest = read_manifest(folder) if self.is_done(config) else None
+        if manifest is None:
+            raise UserError(f"stored run {folder} is not finished; run it before adding {name}")
+        write_table(folder / table_file(name), frame)
+        names = [f.removesuffix(".parquet") for f in manifest["files"]]
+        write_manifest(folder, manifest["config"], manifest["key"], sorted({*names, name}))
+
     def load(self, config: dict, name: str = "metrics") -> pd.DataFrame:
-        return pd.read_parquet(self.run_dir(config) / f"{name}.parquet")
+        """A table of a finished run, read only after its manifest verifies."""
+        folder = self.run_dir(config)
+        if not self.has_table(config, name):
+            raise UserError(
+                f"stored run {folder} has no verified {table_file(name)}; "
+                "rerun the experiment to redo it"
+            )
+        return pd.read_parquet(folder / table_file(name))
 
     def collect(
         self, name: str = "metrics", experiments=None, profile: str | None = None
     ) -> pd.DataFrame:
-        """Concatenate one table over every finished run (optionally filtered)."""
+        """Concatenate one table over every verified run (optionally filtered).
+
+        Rows are identified by the run's config in its manifest, not by the editable
+        config.json; a run that fails verification is reported and left out.
+        """
         frames = []
-        for done in sorted(self.root.glob(f"*/{profile or '*'}/*/{DONE}")):
-            folder = done.parent
+        for path in sorted(self.root.glob(f"*/{profile or '*'}/*/{MANIFEST}")):
+            folder = path.parent
             if experiments and folder.parent.parent.name not in experiments:
                 continue
-            path = folder / f"{name}.parquet"
-            if path.exists():
-                frame = pd.read_parquet(path)
-                if name != "metrics":  # identify rows by their run, keeping their own columns
-                    config = json.loads((folder / "config.json").read_text())
-                    for k in ID_COLUMNS:
-                        if k not in frame:
-                            frame[k] = config.get(k)
-                frames.append(frame)
+            if not self._trusted(folder):
+                continue
+            manifest = read_manifest(folder)
+            if table_file(name) not in manifest["files"]:
+                continue
+            frame = pd.read_parquet(folder / table_file(name))
+            for k in ID_COLUMNS:  # identify rows by their run, keeping their own columns
+                if k not in frame:
+                    frame[k] = manifest["config"].get(k)
+            frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

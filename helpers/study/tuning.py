@@ -4,36 +4,24 @@ At one shift and one seed (the profile's ``tune`` section: by default its larges
 first seed), each trained method is run once per point of a small grid of weight learning rates;
 CBV variants then try a grid of coefficient learning rates at their chosen rate. The choice is
 the highest validation macro-F1 (the test pools are never looked at); ties go to the point
-nearest the profile's default. Every tuning run is an ordinary stored run, so the chosen one is
-also that seed's final run at that delta, and reruns skip them all. The table of choices is
-stored beside the experiment's runs as ``tuning.parquet``.
+nearest the profile's default. Tuning runs are stored apart (profile ``<profile>/tuning``) so the
+main grid holds only final runs; the chosen one is copied into the main grid as that seed's
+final run at that delta (nothing is trained twice), and reruns skip them all. The table of
+choices is stored beside the experiment's runs as ``tuning.parquet``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 
 from helpers.files import write_table
-from helpers.spec.methods import METHODS, Method, get_method
+from helpers.spec.methods import METHODS, get_method
 from helpers.study.experiment import Study
-from helpers.study.runs import run_method
+from helpers.study.runs import copy_run, run_method
 from helpers.training.engine import NonFiniteLossError
-
-TABLE = "tuning.parquet"
-
-
-def _stages(method: Method, grids) -> list[str]:
-    """Which settings a method tunes, in order (an empty list: nothing it trains has a rate)."""
-    if method.strategy in ("none", "wise_ft"):
-        return []
-    if method.strategy == "cbv_two_stage":  # weights are the base's; only coefficients learn
-        return ["alpha_lr"] if grids.alpha_lr else []
-    shared = method.settings.get("alpha_lr", 0.0) is None  # coefficients take the weights' rate
-    if method.strategy == "cbv_joint" and not shared:
-        return ["lr", "alpha_lr"] if grids.alpha_lr else ["lr"]
-    return ["lr"]
 
 
 def _with_bases(names) -> list[str]:
@@ -53,16 +41,17 @@ def tune(study: Study, methods) -> pd.DataFrame:
     delta = grids.delta if grids.delta is not None else max(profile.deltas)
     seed = grids.seed if grids.seed is not None else profile.seeds[0]
     metric = profile.train.select_metric
+    trials = replace(study, axis="tuning", kept=study.kept, choices=study.choices)
     rows = []
     for name in _with_bases(methods):
         chosen: dict = {}
-        for setting in _stages(get_method(name), grids):
+        for setting in get_method(name).tuned_settings(bool(grids.alpha_lr)):
             default = getattr(get_method(name).train_config(profile.train), setting)
             scored = []
             for value in getattr(grids, setting):
                 overrides = {**chosen, setting: value}
                 try:
-                    stored = run_method(study, name, delta, seed, overrides)
+                    stored = run_method(trials, name, delta, seed, overrides)
                     val = stored.query("split == 'validation' and metric == @metric")
                     cost = stored.query("split == 'cost' and metric == 'seconds'")
                     score, seconds = float(val["value"].iat[0]), float(cost["value"].iat[0])
@@ -80,12 +69,14 @@ def tune(study: Study, methods) -> pd.DataFrame:
                         "context": overrides,
                     }
                 )
-            best = max(scored)[1]
+            (best_score, _), best = max(scored)
             chosen[setting] = best
             for row in rows:
                 if row["method"] == name and row["setting"] == setting:
                     row["chosen"] = row["value"] == best
         study.choices[name] = chosen
+        if chosen and best_score > -math.inf:  # the chosen trial is the main grid's run there
+            copy_run(trials, study, name, delta, seed, chosen)
     table = pd.DataFrame(rows)
     if len(table):
         table = table.assign(
@@ -95,5 +86,9 @@ def tune(study: Study, methods) -> pd.DataFrame:
             seed=seed,
             context=table["context"].astype(str),
         )
-        write_table(study.store.root / study.experiment.name / profile.name / TABLE, table)
+        path = study.tuning_path()
+        if path.exists():  # keep the choices of methods tuned by earlier calls
+            kept = pd.read_parquet(path)
+            table = pd.concat([kept[~kept["method"].isin(table["method"])], table])
+        write_table(path, table.reset_index(drop=True))
     return table
