@@ -30,11 +30,11 @@ def test_committed_notebook_is_stripped_and_thin(name):
 
 
 @pytest.fixture(scope="module")
-def reports(shared_data, tmp_path_factory):
+def reports(fixture_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     figures = tmp_path_factory.mktemp("figures")
     run_report(
-        "smoke", ["books_to_kitchen"], data_dir=shared_data, reports_dir=out, figures_dir=figures
+        "smoke", ["books_to_kitchen"], data_dir=fixture_data, reports_dir=out, figures_dir=figures
     )
     return out, figures
 
