@@ -35,12 +35,19 @@ def _table(decl: TableCorpus, split: str) -> Corpus:
     label_is_text = decl.label in frame.columns and not pd.api.types.is_numeric_dtype(
         frame[decl.label]
     )
-    if label_is_text and decl.label_names is None and decl.threshold is None:
-        values = sorted(map(str, frame[decl.label].dropna().unique()))[:5]
-        raise UserError(
-            f"{decl.where}: column {decl.label!r} of {decl.file} holds names ({', '.join(values)}"
-            f"); list them in index order as label_names: [...]"
-        )
+    if label_is_text and decl.threshold is None:
+        values = sorted(map(str, frame[decl.label].dropna().unique()))
+        if decl.label_names is None:
+            raise UserError(
+                f"{decl.where}: column {decl.label!r} of {decl.file} holds names "
+                f"({', '.join(values[:5])}); list them in index order as label_names: [...]"
+            )
+        unknown = [v for v in values if v not in decl.label_names]
+        if unknown:
+            raise UserError(
+                f"{decl.where}: column {decl.label!r} of {decl.file} holds {unknown[0]!r}, "
+                f"which is not in label_names {list(decl.label_names)}; fix the names or the file"
+            )
     return frame_to_corpus(
         frame,
         decl.corpus_name,
