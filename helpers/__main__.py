@@ -20,9 +20,20 @@ def _download(args) -> None:
     download_corpora(names or None, data_root=args.data_dir, base_url=args.base_url)
 
 
+def _use_config(args) -> None:
+    """--config FILE: read experiments from FILE; notebook kernels inherit it by environment."""
+    if getattr(args, "config", None):
+        import os
+
+        from helpers.paths import EXPERIMENTS_ENV
+
+        os.environ[EXPERIMENTS_ENV] = str(args.config)
+
+
 def _report(args) -> None:
     from helpers.report.runner import run_report
 
+    _use_config(args)
     run_report(
         args.profile,
         args.experiments,
@@ -34,18 +45,24 @@ def _report(args) -> None:
 
 
 def _run(args) -> None:
-    from helpers.spec.experiments import experiment_names
+    from helpers.report.preflight import plan_run
     from helpers.study.adaptation import run_experiment
     from helpers.study.experiment import open_study
 
-    for name in args.experiments or experiment_names():
-        run_experiment(open_study(name, args.profile, args.data_dir, args.reports_dir))
+    _use_config(args)
+    plan = plan_run(args.profile, args.experiments, args.data_dir, args.reports_dir)
+    # Open every study first: a bad corpus or size in the last experiment fails before training.
+    studies = [
+        open_study(e.name, args.profile, plan.data_root, plan.reports) for e in plan.experiments
+    ]
+    for study in studies:
+        run_experiment(study)
 
 
 def _readme(args) -> None:
     from tools.readme import update_readme
 
-    update_readme(args.profile, args.reports_dir)
+    update_readme(args.profile, args.reports_dir, figures=not args.no_figures)
     print(f"updated the results section of README.md from the stored {args.profile} runs")
 
 
@@ -72,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", help="where reports and results go (default: reports/)")
     p.add_argument("--figures-dir", help="where figures go (default: figures/)")
     p.add_argument("--no-analysis", action="store_true", help="skip notebook 04")
+    p.add_argument(
+        "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
+    )
     p.set_defaults(func=_report)
 
     p = sub.add_parser(
@@ -83,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
     p.add_argument("--reports-dir", help="where results go (default: reports/)")
+    p.add_argument(
+        "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
+    )
     p.set_defaults(func=_run)
 
     p = sub.add_parser(
@@ -101,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("readme", help="rewrite README.md's results section from stored runs")
     p.add_argument("--profile", default="quick", help="the profile whose runs it shows")
     p.add_argument("--reports-dir", help="where results are (default: reports/)")
+    p.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="write the claims only (figures are linked only where committed: quick profile)",
+    )
     p.set_defaults(func=_readme)
 
     p = sub.add_parser("bench", help="measure training and evaluation speed against the targets")

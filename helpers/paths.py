@@ -15,8 +15,12 @@ DEFAULT_DATA_ROOT = ROOT / "data" / "raw"
 SOURCES_FILE = ROOT / "data" / "sources.toml"
 EXPERIMENTS_FILE = ROOT / "experiments.yaml"
 DATA_ENV = "CBV_DATA_DIR"
+EXPERIMENTS_ENV = "CBV_EXPERIMENTS"  # another experiments file (notebook kernels inherit it)
 REPORTS_ENV = "CBV_REPORTS_DIR"
 FIGURES_ENV = "CBV_FIGURES_DIR"
+# The profile whose figures are committed under figures/ and shown in the README; every other
+# profile (and any run on declared data) writes under <reports>/figures/<profile>/ instead.
+PUBLISHED_PROFILE = "reference"
 
 
 def _resolve(explicit, env: str, default: Path) -> Path:
@@ -47,6 +51,40 @@ def reports_root(explicit: str | os.PathLike | None = None) -> Path:
     return _resolve(explicit, REPORTS_ENV, REPORTS)
 
 
-def figures_root(explicit: str | os.PathLike | None = None) -> Path:
-    """Where figures go: the argument, else $CBV_FIGURES_DIR, else figures/."""
-    return _resolve(explicit, FIGURES_ENV, FIGURES)
+def figures_root(
+    explicit: str | os.PathLike | None = None,
+    profile: str | None = None,
+    reports: str | os.PathLike | None = None,
+    published: bool | None = None,
+) -> Path:
+    """Where figures go: the argument, else $CBV_FIGURES_DIR, else by profile.
+
+    The committed figures/ takes only the published profile's figures (``published`` defaults
+    to: ``profile`` is None or PUBLISHED_PROFILE); anything else goes to
+    <reports>/figures/<profile>/ (git-ignored), so no run clobbers what the README shows.
+    """
+    if published is None:
+        published = profile in (None, PUBLISHED_PROFILE)
+    default = FIGURES if published else reports_root(reports) / "figures" / str(profile)
+    return _resolve(explicit, FIGURES_ENV, default)
+
+
+def experiments_file(explicit: str | os.PathLike | None = None) -> Path:
+    """The configuration: the argument, else $CBV_EXPERIMENTS, else experiments.yaml."""
+    return _resolve(explicit, EXPERIMENTS_ENV, EXPERIMENTS_FILE)
+
+
+def require_writable(folder: str | os.PathLike, what: str) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, or a UserError."""
+    folder = Path(folder)
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(
+            f"the {what} folder {folder} is not writable ({e.strerror}); fix its permissions "
+            f"or choose another with --{what}-dir"
+        ) from None
+    return folder

@@ -1,22 +1,47 @@
-"""Shared test fixtures."""
+"""Shared test fixtures: the committed fixture corpora by default, the real mirror on request.
+
+Every test runs on a fresh clone with nothing beside it: its data are the synthetic corpora
+under tests/fixtures/data. Tests of facts about the real corpora (exact counts) are marked
+``real_data``; they are deselected by default (pyproject.toml) and run with
+``pytest -m real_data`` where the mirror ../shared/data (or $CBV_DATA_DIR) is present.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from helpers.paths import ROOT
+from helpers.paths import DATA_ENV, ROOT
 
-SHARED_DATA = ROOT.parent / "shared" / "data"  # offline mirror of the public corpora
+FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"  # committed, synthetic
+# The real corpora: $CBV_DATA_DIR as the suite was started (CI sets it), else the offline mirror.
+REAL_DATA = Path(os.environ.get(DATA_ENV) or ROOT.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fixture_data_by_default():
+    """Point $CBV_DATA_DIR at the fixture corpora, so no test reads a mirror by accident."""
+    before = os.environ.get(DATA_ENV)
+    os.environ[DATA_ENV] = str(FIXTURE_DATA)
+    yield
+    if before is None:
+        os.environ.pop(DATA_ENV, None)
+    else:
+        os.environ[DATA_ENV] = before
+
+
+@pytest.fixture(scope="session")
+def fixture_data() -> Path:
+    """The committed synthetic corpora, in every published layout (tests/fixtures/README.md)."""
+    assert FIXTURE_DATA.is_dir(), "run python tests/fixtures/make_corpora.py"
+    return FIXTURE_DATA
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The offline mirror of the public corpora (../shared/data); skip tests when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"real-data test: the corpus mirror {SHARED_DATA} is absent "
-            "(only build/CI machines have it)"
-        )
-    return SHARED_DATA
+    """The real corpora, for tests marked ``real_data`` only (deselected by default)."""
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real-data test: the corpus mirror {REAL_DATA} is absent")
+    return REAL_DATA

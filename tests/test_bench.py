@@ -1,4 +1,4 @@
-"""The benchmark on a tiny model and real data: its accounting, its output, its target rows."""
+"""The benchmark on a tiny model and the fixture corpora: accounting, output, target rows."""
 
 import json
 
@@ -30,6 +30,7 @@ SMOKE = BenchConfig(
     n_curve=16,
     matmul_size=256,
     threads=1,
+    curve_profile="smoke",  # the fixture corpora's pools are smaller than the quick profile's
 )
 TARGETS = [
     "CBV weight-space step / full fine-tuning step",
@@ -42,8 +43,8 @@ TARGETS = [
 
 
 @pytest.fixture(scope="module")
-def result(shared_data):
-    return run_bench(SMOKE, shared_data, log=lambda line: None)
+def result(fixture_data):
+    return run_bench(SMOKE, fixture_data, log=lambda line: None)
 
 
 @pytest.mark.parametrize(
@@ -216,9 +217,9 @@ def test_bad_settings_are_refused(kwargs, message):
         BenchConfig(**kwargs)
 
 
-def test_bad_names_fail_before_any_work(shared_data, tmp_path):
+def test_bad_names_fail_before_any_work(fixture_data, tmp_path):
     with pytest.raises(UserError, match="unknown experiment 'books_to_mars'"):
-        run_bench(BenchConfig(experiment="books_to_mars"), shared_data)
+        run_bench(BenchConfig(experiment="books_to_mars"), fixture_data)
     with pytest.raises(UserError, match="does not exist"):
         run_bench(SMOKE, tmp_path / "missing")
 

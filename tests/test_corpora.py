@@ -1,4 +1,4 @@
-"""Corpus loaders: the real files in ../shared/data, the parsers' quirks, and the error messages."""
+"""Corpus loaders: the fixture corpora (real-corpus counts behind ``real_data``), quirks, errors."""
 
 from __future__ import annotations
 
@@ -59,12 +59,12 @@ def all_splits(name, task, root):
     return {s: load_corpus(name, s, task, data_root=root) for s in SPLITS}
 
 
-# ---------------------------------------------------------------- real files
+# ---------------------------------------------------------------- published layouts
 
 
 @pytest.mark.parametrize("name,task", PAIRS)
-def test_every_corpus_loads_clean_and_disjoint(shared_data, name, task):
-    splits = all_splits(name, task, shared_data)
+def test_every_corpus_loads_clean_and_disjoint(fixture_data, name, task):
+    splits = all_splits(name, task, fixture_data)
     for split, c in splits.items():
         f = c.frame
         assert (c.name, c.split, c.task, c.label_names) == (name, split, task, TASKS[task])
@@ -83,9 +83,16 @@ def test_every_corpus_loads_clean_and_disjoint(shared_data, name, task):
     texts = pd.concat([c.frame["text"] for c in splits.values()])
     assert ids.is_unique, "ids are unique within a corpus, so splits are disjoint"
     assert texts.is_unique, "no text appears twice, within or across splits"
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("name,task", PAIRS)
+def test_real_kept_counts(shared_data, name, task):
+    splits = all_splits(name, task, shared_data)
     assert tuple(len(splits[s].frame) for s in SPLITS) == KEPT[(name, task)]
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("name", list(CORPORA))
 def test_raw_counts_match_the_published_corpus(shared_data, name):
     summary = corpus_summary(name, data_root=shared_data)
@@ -98,18 +105,25 @@ def test_raw_counts_match_the_published_corpus(shared_data, name):
         assert abs(raw["test"] / raw.sum() - 0.1) < 0.03
 
 
-def test_summary_is_tidy(shared_data):
-    table = corpus_summary("stormfront", data_root=shared_data)
+def test_summary_is_tidy(fixture_data):
+    table = corpus_summary("stormfront", data_root=fixture_data)
     assert list(table.columns) == ["corpus", "split", "quirk", "count"]
     assert set(table["split"]) == set(SPLITS) and (table["corpus"] == "stormfront").all()
     totals = table.groupby("quirk")["count"].sum()
+    # tests/fixtures/README.md: 8 relation and 5 idk/skip sentences
+    assert totals["label_dropped:relation"] == 8 and totals["label_dropped:idk/skip"] == 5
+
+
+@pytest.mark.real_data
+def test_real_summary_counts(shared_data):
+    totals = corpus_summary("stormfront", data_root=shared_data).groupby("quirk")["count"].sum()
     assert totals["label_dropped:relation"] == 168 and totals["label_dropped:idk/skip"] == 73
 
 
-def test_stormfront_posts_never_straddle_splits(shared_data):
+def test_stormfront_posts_never_straddle_splits(fixture_data):
     posts = {
         s: set(
-            load_corpus("stormfront", s, data_root=shared_data).frame["id"].str.split("_").str[0]
+            load_corpus("stormfront", s, data_root=fixture_data).frame["id"].str.split("_").str[0]
         )
         for s in SPLITS
     }
@@ -118,6 +132,19 @@ def test_stormfront_posts_never_straddle_splits(shared_data):
     assert not posts["validation"] & posts["test"]
 
 
+def test_quirks_are_counted_in_the_fixtures(fixture_data):
+    hate = corpus_summary("tweeteval_hate", data_root=fixture_data).groupby("quirk")["count"].sum()
+    assert hate["blank_dropped"] >= 1 and hate["overlap_dropped"] >= 1
+    assert hate["html_unescaped"] > 0
+    books = corpus_summary("amazon_books", data_root=fixture_data)
+    assert books.query("quirk == 'control_char_replaced'")["count"].sum() > 0
+    assert books.query("quirk == 'duplicate_id_suffixed'")["count"].sum() == 0
+    dav = corpus_summary("davidson", data_root=fixture_data, task="offensive")
+    for quirk in ("html_unescaped", "mention_anonymised", "retweet_marker_removed"):  # noqa: B007 (read by query)
+        assert dav.query("quirk == @quirk")["count"].sum() > 0
+
+
+@pytest.mark.real_data
 def test_quirks_are_counted(shared_data):
     hate = corpus_summary("tweeteval_hate", data_root=shared_data).set_index(["split", "quirk"])
     assert hate.loc[("train", "blank_dropped"), "count"] == 7
@@ -135,50 +162,50 @@ def test_quirks_are_counted(shared_data):
         assert dav.query("quirk == @quirk")["count"].sum() > 1000
 
 
-def test_davidson_tweets_are_normalised_like_tweeteval(shared_data):
-    text = load_corpus("davidson", "train", "hate", data_root=shared_data).frame["text"]
+def test_davidson_tweets_are_normalised_like_tweeteval(fixture_data):
+    text = load_corpus("davidson", "train", "hate", data_root=fixture_data).frame["text"]
     handles = text.str.findall(r"(?<![\w@])@[A-Za-z0-9_]+").explode().dropna()
     assert set(handles) == {"@user"}
     assert not text.str.contains(r"\bRT @", regex=True).any()
 
 
-def test_label_mapping_follows_the_docstring(shared_data):
+def test_label_mapping_follows_the_docstring(fixture_data):
     # Davidson's classes split differently per task; the ids line up across tasks.
-    hate = load_corpus("davidson", "test", "hate", data_root=shared_data).frame.set_index("id")
-    off = load_corpus("davidson", "test", "offensive", data_root=shared_data).frame.set_index("id")
+    hate = load_corpus("davidson", "test", "hate", data_root=fixture_data).frame.set_index("id")
+    off = load_corpus("davidson", "test", "offensive", data_root=fixture_data).frame.set_index("id")
     both = hate.join(off, suffixes=("_h", "_o"), how="inner")
     assert not ((both["label_h"] == 1) & (both["label_o"] == 0)).any(), "hate is offensive"
-    pos = load_corpus("amazon_dvd", "train", data_root=shared_data).frame
+    pos = load_corpus("amazon_dvd", "train", data_root=fixture_data).frame
     assert pos["label"].mean() == pytest.approx(0.5, abs=0.05)
 
 
-def test_splits_do_not_depend_on_task(shared_data):
+def test_splits_do_not_depend_on_task(fixture_data):
     for split in SPLITS:
         ids = [
-            set(load_corpus("davidson", split, t, data_root=shared_data).frame["id"])
+            set(load_corpus("davidson", split, t, data_root=fixture_data).frame["id"])
             for t in ("hate", "offensive")
         ]
         assert len(ids[0] ^ ids[1]) < 10  # only conflicting duplicates differ per task
 
 
-def test_corpus_is_parsed_once_per_root(shared_data):
+def test_corpus_is_parsed_once_per_root(fixture_data):
     corpora.clear_caches()
     for split in ("train", "val", "test"):
-        load_corpus("tweeteval_offensive", split, data_root=shared_data)
+        load_corpus("tweeteval_offensive", split, data_root=fixture_data)
     info = corpora._parsed.cache_info()
     assert (info.misses, info.currsize) == (1, 1)
 
 
-def test_val_is_an_alias_and_defaults_apply(shared_data, monkeypatch):
-    monkeypatch.setenv("CBV_DATA_DIR", str(shared_data))
+def test_val_is_an_alias_and_defaults_apply(fixture_data, monkeypatch):
+    monkeypatch.setenv("CBV_DATA_DIR", str(fixture_data))
     c = load_corpus("tweeteval_hate", "val")
     assert (c.split, c.task) == ("validation", "hate")
 
 
-def test_frames_are_copies(shared_data):
-    c = load_corpus("amazon_books", "test", data_root=shared_data)
+def test_frames_are_copies(fixture_data):
+    c = load_corpus("amazon_books", "test", data_root=fixture_data)
     c.frame.loc[0, "text"] = "changed"
-    again = load_corpus("amazon_books", "test", data_root=shared_data)
+    again = load_corpus("amazon_books", "test", data_root=fixture_data)
     assert again.frame.loc[0, "text"] != "changed"
 
 
@@ -314,9 +341,9 @@ def test_stormfront_synthetic_drops_and_groups(tmp_path):
 # ---------------------------------------------------------------- missing and corrupt files
 
 
-def copy_tree(shared_data: Path, rel: str, dest_root: Path) -> Path:
+def copy_tree(source_root: Path, rel: str, dest_root: Path) -> Path:
     dest = dest_root / rel
-    shutil.copytree(shared_data / rel, dest)
+    shutil.copytree(source_root / rel, dest)
     return dest
 
 
@@ -355,15 +382,15 @@ def test_missing_stormfront_sentence_file(tmp_path):
     expect_error("stormfront", tmp_path, tmp_path / "stormfront" / "all_files" / "1_2.txt")
 
 
-def test_truncated_labels_file(shared_data, tmp_path):
-    folder = copy_tree(shared_data, "tweeteval/datasets/hate", tmp_path)
+def test_truncated_labels_file(fixture_data, tmp_path):
+    folder = copy_tree(fixture_data, "tweeteval/datasets/hate", tmp_path)
     labels = folder / "train_labels.txt"
     labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:100]))
-    expect_error("tweeteval_hate", tmp_path, labels, "line 101", "100 lines", "9000")
+    expect_error("tweeteval_hate", tmp_path, labels, "line 101", "100 lines", "320")
 
 
-def test_non_integer_label(shared_data, tmp_path):
-    folder = copy_tree(shared_data, "tweeteval/datasets/offensive", tmp_path)
+def test_non_integer_label(fixture_data, tmp_path):
+    folder = copy_tree(fixture_data, "tweeteval/datasets/offensive", tmp_path)
     labels = folder / "val_labels.txt"
     lines = labels.read_text().splitlines(keepends=True)
     lines[4] = "offensive\n"
@@ -390,8 +417,8 @@ def test_csv_missing_columns_and_short_rows(tmp_path):
     expect_error("davidson", tmp_path, path, "line 2", "'two'")
 
 
-def test_truncated_review_file(shared_data, tmp_path):
-    folder = copy_tree(shared_data, "amazon_multidomain/sorted_data_acl/dvd", tmp_path)
+def test_truncated_review_file(fixture_data, tmp_path):
+    folder = copy_tree(fixture_data, "amazon_multidomain/sorted_data_acl/dvd", tmp_path)
     path = folder / "positive.review"
     text = path.read_text(encoding="utf-8")
     cut = text.rindex("<review_text>")

@@ -1,7 +1,12 @@
-"""Downloads against a local HTTP mirror built from ../shared/data in the published layout."""
+"""Downloads against a local HTTP mirror built from the fixture corpora in the published layout.
+
+The registry's digests are those of the real files; here the downloader checks the fixture
+files' own digests instead (``fixture_sources``), so every byte served is still verified.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -16,14 +21,44 @@ from pathlib import Path
 import pytest
 
 from helpers.__main__ import main
+from helpers.data import download
 from helpers.data.corpora import CORPORA, load_corpus
 from helpers.data.download import download_corpora, missing_paths
-from helpers.data.sources import read_sources
+from helpers.data.sources import FolderDigest
+from helpers.data.sources import read_sources as real_sources
 from helpers.errors import UserError
 from helpers.files import sha256_file, sha256_folder
 
 AMAZON = [n for n in CORPORA if n.startswith("amazon_")]
 STORMFRONT_TOP = "hate-speech-dataset-master/"  # the top folder of GitHub's branch zip
+FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "data"
+STORMFRONT_FILE = "30086175_1.txt"  # one sentence file of the fixture Stormfront corpus
+
+
+@functools.cache
+def fixture_sources() -> dict:
+    """data/sources.toml with every digest replaced by that of the fixture file or folder."""
+    out = {}
+    for name, s in real_sources().items():
+        base = FIXTURE_ROOT / s.folder
+        files = {p: sha256_file(base / p) for p in s.files}
+        folders = {
+            p: FolderDigest(*sha256_folder(base / p, d.suffix), d.suffix)
+            for p, d in s.folders.items()
+        }
+        out[name] = dataclasses.replace(s, files=files, folders=folders)
+    return out
+
+
+def read_sources() -> dict:
+    return fixture_sources()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _verify_against_fixture_digests():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(download, "read_sources", read_sources)
+        yield
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -32,7 +67,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def build_mirror(
-    shared: Path,
+    corpora: Path,
     dest: Path,
     tamper: str | None = None,
     folders=("tweeteval", "davidson", "amazon_multidomain", "stormfront"),
@@ -44,7 +79,7 @@ def build_mirror(
     """
 
     def content(rel: str) -> bytes:
-        data = (shared / rel).read_bytes()
+        data = (corpora / rel).read_bytes()
         return data[:-1] + bytes([data[-1] ^ 1]) if rel == tamper else data
 
     for s in read_sources().values():
@@ -54,24 +89,24 @@ def build_mirror(
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_bytes(content(f"{s.folder}/{p}"))
     if "amazon_multidomain" in folders:
-        build_amazon_tar(shared, dest, content)
+        build_amazon_tar(corpora, dest, content)
     if "stormfront" in folders:
-        build_stormfront_zip(shared, dest, content)
+        build_stormfront_zip(corpora, dest, content)
     return dest
 
 
-def build_amazon_tar(shared: Path, dest: Path, content) -> None:
+def build_amazon_tar(corpora: Path, dest: Path, content) -> None:
     tar_path = dest / "amazon_multidomain" / "domain_sentiment_data.tar.gz"
     tar_path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(tar_path, "w:gz", compresslevel=1) as tf:
-        for rel in sorted((shared / "amazon_multidomain").rglob("*.review")):
-            member = rel.relative_to(shared / "amazon_multidomain").as_posix()
+        for rel in sorted((corpora / "amazon_multidomain").rglob("*.review")):
+            member = rel.relative_to(corpora / "amazon_multidomain").as_posix()
             write_tar_member(tf, member, content(f"amazon_multidomain/{member}"))
         # The published archive also holds unlabeled reviews: they must be skipped.
         write_tar_member(tf, "sorted_data_acl/books/unlabeled.review", b"<review></review>\n")
 
 
-def build_stormfront_zip(shared: Path, dest: Path, content) -> None:
+def build_stormfront_zip(corpora: Path, dest: Path, content) -> None:
     zip_path = dest / "stormfront" / "master.zip"
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as zf:
@@ -81,7 +116,7 @@ def build_stormfront_zip(shared: Path, dest: Path, content) -> None:
             STORMFRONT_TOP + "annotations_metadata.csv",
             content("stormfront/annotations_metadata.csv"),
         )
-        for f in sorted((shared / "stormfront" / "all_files").iterdir()):
+        for f in sorted((corpora / "stormfront" / "all_files").iterdir()):
             zf.writestr(
                 STORMFRONT_TOP + "all_files/" + f.name, content(f"stormfront/all_files/{f.name}")
             )
@@ -115,12 +150,12 @@ def serve():
         server.server_close()
 
 
-@pytest.fixture(scope="session")
-def mirror(shared_data, serve, tmp_path_factory) -> str:
-    return serve(build_mirror(shared_data, tmp_path_factory.mktemp("mirror")))
+@pytest.fixture(scope="module")
+def mirror(fixture_data, serve, tmp_path_factory) -> str:
+    return serve(build_mirror(fixture_data, tmp_path_factory.mktemp("mirror")))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def downloaded(mirror, tmp_path_factory) -> tuple[Path, list[Path]]:
     """Every corpus fetched once from the mirror into a fresh data root."""
     root = tmp_path_factory.mktemp("data_root")
@@ -134,14 +169,15 @@ def no_leftovers(root: Path) -> bool:
 # ---------------------------------------------------------------- the registry
 
 
+@pytest.mark.real_data
 def test_sources_match_the_mirror_digests(shared_data):
     listed = {}
     for line in (shared_data / "SHA256SUMS").read_text().splitlines():
         digest, path = line.split(maxsplit=1)
         listed[path.removeprefix("./")] = digest
-    registry = {f"{s.folder}/{p}": d for s in read_sources().values() for p, d in s.files.items()}
+    registry = {f"{s.folder}/{p}": d for s in real_sources().values() for p, d in s.files.items()}
     assert registry == listed
-    for name, s in read_sources().items():
+    for name, s in real_sources().items():
         assert missing_paths(s, shared_data) == ([], []), name
 
 
@@ -169,7 +205,7 @@ def test_unknown_corpus_lists_the_valid_ones(tmp_path):
 # ---------------------------------------------------------------- a full download
 
 
-def test_files_land_in_the_published_layout(downloaded, shared_data):
+def test_files_land_in_the_published_layout(downloaded, fixture_data):
     root, written = downloaded
     expected = {
         root / s.folder / p for s in read_sources().values() for p in [*s.files, *s.folders]
@@ -180,18 +216,18 @@ def test_files_land_in_the_published_layout(downloaded, shared_data):
             assert sha256_file(root / s.folder / p) == digest
         for p in s.folders:
             assert sorted(os.listdir(root / s.folder / p)) == sorted(
-                os.listdir(shared_data / s.folder / p)
+                os.listdir(fixture_data / s.folder / p)
             )
     assert not (root / "amazon_multidomain/sorted_data_acl/books/unlabeled.review").exists()
     assert not (root / "stormfront/README.md").exists()
     assert no_leftovers(root)
 
 
-def test_downloaded_corpora_load(downloaded, shared_data):
+def test_downloaded_corpora_load(downloaded, fixture_data):
     root, _ = downloaded
     for name in ("stormfront", "amazon_kitchen", "tweeteval_offensive"):
         mine = load_corpus(name, "test", data_root=root).frame
-        theirs = load_corpus(name, "test", data_root=shared_data).frame
+        theirs = load_corpus(name, "test", data_root=fixture_data).frame
         assert mine.equals(theirs)
 
 
@@ -239,7 +275,7 @@ def test_a_corrupt_local_file_is_replaced(mirror, tmp_path):
 def test_a_damaged_stormfront_folder_is_replaced_whole(mirror, tmp_path):
     download_corpora(["stormfront"], data_root=tmp_path, base_url=mirror)
     folder = tmp_path / "stormfront" / "all_files"
-    (folder / "12834217_1.txt").write_text("changed")
+    (folder / STORMFRONT_FILE).write_text("changed")
     (folder / "stray.txt").write_text("extra")
     assert download_corpora(["stormfront"], data_root=tmp_path, base_url=mirror) == [folder]
     want = read_sources()["stormfront"].folders["all_files"]
@@ -252,14 +288,14 @@ def test_a_damaged_stormfront_folder_is_replaced_whole(mirror, tmp_path):
     [
         ("davidson/data/labeled_data.csv", ["davidson"]),
         ("amazon_multidomain/sorted_data_acl/dvd/positive.review", AMAZON),
-        ("stormfront/all_files/12834217_1.txt", ["stormfront"]),
+        ("stormfront/all_files/" + STORMFRONT_FILE, ["stormfront"]),
     ],
 )
 def test_a_tampered_file_is_rejected_and_nothing_is_placed(
-    shared_data, serve, tmp_path, tamper, names
+    fixture_data, serve, tmp_path, tamper, names
 ):
     folder = tamper.split("/")[0]
-    base = serve(build_mirror(shared_data, tmp_path / "mirror", tamper, folders=(folder,)))
+    base = serve(build_mirror(fixture_data, tmp_path / "mirror", tamper, folders=(folder,)))
     root = tmp_path / "root"
     with pytest.raises(UserError) as e:
         download_corpora(names, data_root=root, base_url=base)

@@ -70,9 +70,9 @@ def stored_metrics(reports):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(shared_data, tmp_path_factory):
+def uninterrupted(fixture_data, tmp_path_factory):
     reports = tmp_path_factory.mktemp("clean")
-    proc = run_child(shared_data, reports)
+    proc = run_child(fixture_data, reports)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return stored_metrics(reports)
 
@@ -83,11 +83,11 @@ def uninterrupted(shared_data, tmp_path_factory):
     [("resume-saved", 4), ("resume-saved", 11), ("resume-published", 2), ("store-write", 3)],
 )
 def test_killed_run_resumes_to_the_same_results(
-    shared_data, tmp_path, uninterrupted, target, count
+    fixture_data, tmp_path, uninterrupted, target, count
 ):
-    killed = run_child(shared_data, tmp_path, target, count)
+    killed = run_child(fixture_data, tmp_path, target, count)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    resumed = run_child(shared_data, tmp_path)
+    resumed = run_child(fixture_data, tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     got = stored_metrics(tmp_path)
     cols = ["method", "split", "metric", "value", "ci_low", "ci_high", "run_key"]
@@ -96,16 +96,16 @@ def test_killed_run_resumes_to_the_same_results(
     assert not list(tmp_path.glob("store/**/*.tmp"))  # no half-written files
 
 
-def test_corrupt_stored_checkpoint_is_refused(shared_data, tmp_path, uninterrupted):
+def test_corrupt_stored_checkpoint_is_refused(fixture_data, tmp_path, uninterrupted):
     from helpers.study.experiment import open_study
     from helpers.study.source import source_model
     from helpers.training.checkpoints import CheckpointError
 
-    study = open_study("books_to_electronics", "smoke", shared_data, tmp_path, progress=False)
+    study = open_study("books_to_electronics", "smoke", fixture_data, tmp_path, progress=False)
     source_model(study, 0)
     weights = next(tmp_path.glob("store/*/*/*/model/model.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-10])
-    fresh = open_study("books_to_electronics", "smoke", shared_data, tmp_path, progress=False)
+    fresh = open_study("books_to_electronics", "smoke", fixture_data, tmp_path, progress=False)
     with pytest.raises(CheckpointError, match="fails verification.*delete"):
         source_model(fresh, 0)
     assert json.loads((weights.parent / "sha256.json").read_text())

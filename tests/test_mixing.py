@@ -69,20 +69,20 @@ def test_too_large_n_says_what_the_pools_hold():
         sample_mixture(pool("a", 10, 0.5), pool("b", 10, 0.5), 0.5, 30, 0)
 
 
-def test_real_mixtures_are_disjoint_across_splits(shared_data):
+def test_corpus_mixtures_are_disjoint_across_splits(fixture_data):
     frames = {}
     for split in ("train", "validation", "test"):
-        a = load_corpus("amazon_books", split, "sentiment", shared_data)
-        b = load_corpus("amazon_dvd", split, "sentiment", shared_data)
+        a = load_corpus("amazon_books", split, "sentiment", fixture_data)
+        b = load_corpus("amazon_dvd", split, "sentiment", fixture_data)
         check_label_spaces(a, b)
-        frames[split] = sample_mixture(a.frame, b.frame, 0.3, 150, 0, split)
+        frames[split] = sample_mixture(a.frame, b.frame, 0.3, 40, 0, split)
         assert set(frames[split]["source"]) == {"amazon_books", "amazon_dvd"}
     ids = [set(f["id"]) for f in frames.values()]
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
 
 
-def test_label_spaces_must_match(shared_data):
-    a = load_corpus("amazon_books", "test", "sentiment", shared_data)
-    b = load_corpus("davidson", "test", "hate", shared_data)
+def test_label_spaces_must_match(fixture_data):
+    a = load_corpus("amazon_books", "test", "sentiment", fixture_data)
+    b = load_corpus("davidson", "test", "hate", fixture_data)
     with pytest.raises(UserError, match="different label spaces"):
         check_label_spaces(a, b)

@@ -1,4 +1,4 @@
-"""An experiment end to end under the smoke profile, on the real corpora; bad input up front."""
+"""An experiment end to end under the smoke profile, on the fixture corpora; bad input up front."""
 
 import subprocess
 import sys
@@ -13,11 +13,11 @@ from helpers.study.source import degradation
 
 
 @pytest.fixture(scope="module")
-def study(shared_data, tmp_path_factory):
+def study(fixture_data, tmp_path_factory):
     return open_study(
         "hate_to_stormfront",
         "smoke",
-        shared_data,
+        fixture_data,
         tmp_path_factory.mktemp("reports"),
         progress=False,
     )
@@ -55,14 +55,14 @@ def test_every_method_runs_and_a_rerun_is_skipped(study):
     "kwargs, message",
     [
         (dict(experiment="books_to_mars"), "unknown experiment 'books_to_mars'; choose one of"),
-        (dict(profile="huge"), "unknown profile 'huge'; choose one of: full, quick, smoke"),
+        (dict(profile="huge"), "unknown profile 'huge'; choose one of: full, quick, reference, smoke"),
         (dict(data_root="/nonexistent/data"), "python -m helpers download"),
     ],
 )
-def test_bad_input_is_caught_before_any_work(kwargs, message, shared_data, tmp_path):
+def test_bad_input_is_caught_before_any_work(kwargs, message, fixture_data, tmp_path):
     args = (
         dict(
-            experiment="books_to_dvd", profile="smoke", data_root=shared_data, reports_dir=tmp_path
+            experiment="books_to_dvd", profile="smoke", data_root=fixture_data, reports_dir=tmp_path
         )
         | kwargs
     )
@@ -71,7 +71,7 @@ def test_bad_input_is_caught_before_any_work(kwargs, message, shared_data, tmp_p
     assert not any(tmp_path.iterdir())  # nothing written
 
 
-def test_sizes_beyond_the_pools_fail_before_training(shared_data, tmp_path, monkeypatch):
+def test_sizes_beyond_the_pools_fail_before_training(fixture_data, tmp_path, monkeypatch):
     from dataclasses import replace
 
     from helpers.study import experiment as study_module
@@ -79,7 +79,7 @@ def test_sizes_beyond_the_pools_fail_before_training(shared_data, tmp_path, monk
     profile = replace(study_module.load_profile("smoke"), n_test=5000)
     monkeypatch.setattr(study_module, "load_profile", lambda name: profile)
     with pytest.raises(UserError, match="test mixtures of 5000.*set n_test to at most"):
-        open_study("books_to_dvd", "smoke", shared_data, tmp_path)
+        open_study("books_to_dvd", "smoke", fixture_data, tmp_path)
     assert not any(tmp_path.iterdir())
 
 

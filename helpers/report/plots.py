@@ -188,12 +188,13 @@ def _group_order(name: str):
     return (1, name)
 
 
-def save(fig: plt.Figure, experiment: str, name: str, root=None) -> Path:
+def save(fig: plt.Figure, experiment: str, name: str, root=None, profile=None) -> Path:
     """Write a figure as PNG to <figures>/<experiment>/<name>.png and return its path.
 
-    The figures folder is ``root``, else $CBV_FIGURES_DIR, else figures/ in the repository.
+    The figures folder is ``root``, else $CBV_FIGURES_DIR, else figures/ for the quick profile
+    (the committed one) and reports/figures/<profile>/ for any other (``paths.figures_root``).
     """
-    path = figures_root(root) / experiment / f"{name}.png"
+    path = figures_root(root, profile) / experiment / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path

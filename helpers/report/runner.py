@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from helpers.files import write_text
-from helpers.paths import NOTEBOOKS, ROOT, figures_root, reports_root, require_data_root
-from helpers.spec.experiments import experiment_names, load_experiment, load_profile
+from helpers.paths import NOTEBOOKS, ROOT
+from helpers.report.preflight import plan_run
 
 PER_EXPERIMENT = ("01_shift_degradation", "02_surgical_baselines", "03_cbv_training")
 ANALYSIS = "04_analysis"
@@ -61,19 +61,16 @@ def run_report(
     figures_dir=None,
     analysis: bool = True,
 ) -> list[Path]:
-    """Run the whole series; returns the HTML reports. Names and paths are checked first."""
-    prof = load_profile(profile)
-    names = list(experiments or experiment_names())
-    for name in names:
-        load_experiment(name, prof)
-    root = require_data_root(data_dir)
-    reports = reports_root(reports_dir)
-    common = {
-        "profile": profile,
-        "data_dir": str(root),
-        "reports_dir": str(reports),
-        "figures_dir": str(figures_root(figures_dir)),
-    }
+    """Run the whole series; returns the HTML reports.
+
+    Configuration, data and output folders are checked first (``preflight.plan_run``). Figures
+    of the quick profile's built-in experiments go to the committed figures/; any other run's
+    to reports/figures/<profile>/.
+    """
+    plan = plan_run(profile, experiments, data_dir, reports_dir, figures_dir)
+    names = [e.name for e in plan.experiments]
+    reports = plan.reports
+    common = {"profile": profile, "data_dir": str(plan.data_root), "reports_dir": str(reports)}
     jobs = [(n, e) for e in names for n in PER_EXPERIMENT]
     done, failed = [], []
     for i, (name, experiment) in enumerate(jobs, 1):
@@ -81,7 +78,10 @@ def run_report(
         print(f"[{i}/{len(jobs) + analysis}] {experiment} {name} ...", flush=True)
         start = time.perf_counter()
         try:
-            done.append(execute(name, out, {**common, "experiment": experiment}))
+            figures = str(plan.figures[experiment])
+            done.append(
+                execute(name, out, {**common, "experiment": experiment, "figures_dir": figures})
+            )
         except Exception as e:  # a failed notebook must not stop the other experiments
             failed.append(
                 f"{experiment}/{name}: {type(e).__name__}: {str(e)[-500:]}\n"
@@ -95,6 +95,7 @@ def run_report(
         print(f"[{len(jobs) + 1}/{len(jobs) + 1}] analysis {ANALYSIS} ...", flush=True)
         try:
             shared = {k: v for k, v in common.items() if k != "data_dir"}  # 04 never reads data
+            shared["figures_dir"] = str(plan.figures["analysis"])
             done.append(execute(ANALYSIS, out, {**shared, "experiments": names}))
         except Exception as e:
             failed.append(f"analysis: {type(e).__name__}: {str(e)[-500:]}")

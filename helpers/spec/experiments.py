@@ -10,19 +10,40 @@ from pathlib import Path
 import yaml
 
 from helpers.errors import UserError, unknown_name
-from helpers.paths import EXPERIMENTS_FILE
+from helpers.paths import experiments_file
+from helpers.spec.corpora import Declared, corpus_name, declaration
 from helpers.spec.settings import TrainConfig, TuneConfig
+from helpers.spec.validation import check_config
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A shift from corpus A (``source``) to corpus B (``target``) in one task's label space."""
+    """A shift from corpus A (``source``) to corpus B (``target``) in one task's label space.
+
+    ``source`` and ``target`` are names; a corpus declared in experiments.yaml (a local file or a
+    hub dataset, ``helpers.spec.corpora``) also has its declaration in ``source_data`` /
+    ``target_data`` (None for built-in corpora).
+    """
 
     name: str
     task: str
     source: str
     target: str
     max_length: int
+    source_data: Declared | None = None
+    target_data: Declared | None = None
+
+    def __post_init__(self):
+        if self.source == self.target:
+            raise UserError(
+                f"experiment {self.name!r}: source and target are both named {self.source!r}; "
+                "give one of them a different name: in experiments.yaml"
+            )
+
+    @property
+    def builtin(self) -> bool:
+        """True when both corpora are built-in names (no declared files or hub datasets)."""
+        return self.source_data is None and self.target_data is None
 
 
 AXES = {"train_size": "n_train", "alpha_rate": "alpha_lr"}  # axis name -> what it varies
@@ -85,47 +106,71 @@ class Profile:
             v = getattr(self, key)
             if v is not None and v < 1:
                 raise UserError(f"profile {self.name!r}: {key} must be >= 1 or null, got {v}")
+        if self.n_boot < 1:
+            raise UserError(f"profile {self.name!r}: n_boot must be >= 1, got {self.n_boot}")
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
 
 
 @lru_cache(maxsize=4)
-def _read(path: str) -> dict:
+def _read_checked(path: str, mtime_ns: int) -> dict:
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"configuration file {p} is missing; restore it from git")
     try:
-        return yaml.safe_load(p.read_text())
+        raw = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
-        raise UserError(f"configuration file {p} is not valid YAML: {e}") from None
+        problem = str(e).replace("\n", " ")
+        raise UserError(f"{p}: not valid YAML ({problem}); fix the file") from None
+    return check_config(raw, p)
 
 
-def experiment_names(path=EXPERIMENTS_FILE) -> list[str]:
-    return list(_read(str(path))["experiments"])
+def _read(path=None) -> dict:
+    """experiments.yaml (or $CBV_EXPERIMENTS), parsed and checked against the schema."""
+    p = Path(path) if path else experiments_file()
+    if not p.is_file():
+        raise UserError(f"configuration file {p} is missing; restore it from git")
+    return _read_checked(str(p), p.stat().st_mtime_ns)
 
 
-def load_experiment(name: str, profile: Profile | None = None, path=EXPERIMENTS_FILE) -> Experiment:
+def experiment_names(path=None) -> list[str]:
+    return list(_read(path)["experiments"])
+
+
+def load_experiment(name: str, profile: Profile | None = None, path=None) -> Experiment:
     """Look an experiment up by name (the profile may cap its max_length)."""
-    raw = _read(str(path))
+    raw = _read(path)
     if name not in raw["experiments"]:
         raise unknown_name("experiment", name, raw["experiments"])
     spec = raw["experiments"][name]
-    length = raw["tasks"][spec["task"]]
+    where = f"{path or experiments_file()}: experiments.{name}"
+    corpora = {k: declaration(spec[k], f"{where}.{k}") for k in ("source", "target")}
+    length = spec.get("max_length") or raw["tasks"][spec["task"]]
     if profile is not None and profile.max_length:
         length = min(length, profile.max_length)
-    return Experiment(name=name, max_length=length, **spec)
+    return Experiment(
+        name=name,
+        task=spec["task"],
+        source=corpus_name(corpora["source"]),
+        target=corpus_name(corpora["target"]),
+        max_length=length,
+        source_data=None if isinstance(corpora["source"], str) else corpora["source"],
+        target_data=None if isinstance(corpora["target"], str) else corpora["target"],
+    )
 
 
-def load_profile(name: str, path=EXPERIMENTS_FILE) -> Profile:
+def load_profile(name: str, path=None) -> Profile:
     """Look a profile up by name and validate it."""
-    raw = _read(str(path))
+    raw = _read(path)
     if name not in raw["profiles"]:
         raise unknown_name("profile", name, raw["profiles"])
     spec = dict(raw["profiles"][name])
+    where = f"{path or experiments_file()}: profiles.{name}"
+    for key in ("source_train", "train"):
+        try:
+            spec[key] = TrainConfig(**spec.get(key, {}))
+        except UserError as e:
+            raise UserError(f"{where}.{key}: {e}; fix the value") from None
     try:
-        spec["source_train"] = TrainConfig(**spec.get("source_train", {}))
-        spec["train"] = TrainConfig(**spec.get("train", {}))
         if spec.get("tune") is not None:
             grids = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["tune"].items()}
             spec["tune"] = TuneConfig(**grids)
@@ -133,11 +178,9 @@ def load_profile(name: str, path=EXPERIMENTS_FILE) -> Profile:
             Axis(name=axis, **{k: tuple(v) if isinstance(v, list) else v for k, v in a.items()})
             for axis, a in (spec.get("axes") or {}).items()
         )
-    except TypeError as e:
-        raise UserError(
-            f"profile {name!r} in {path}: {e}; see TrainConfig in "
-            "helpers/spec/settings.py for the valid settings"
-        ) from None
-    for key in ("seeds", "deltas", "surgical", "cbv"):
-        spec[key] = tuple(spec.get(key, ()))
+    except UserError as e:
+        raise UserError(f"{where}: {e}; fix the value") from None
+    for key in ("seeds", "deltas", "surgical", "cbv", "curve_deltas"):
+        if key in spec:
+            spec[key] = tuple(spec[key])
     return Profile(name=name, **spec)

@@ -15,13 +15,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.data.corpora import fingerprint, load_corpus
+from helpers.data.corpora import fingerprint
 from helpers.data.encoding import encode
-from helpers.data.mixing import check_label_spaces, sample_mixture
-from helpers.data.schema import SPLITS, Corpus
+from helpers.data.mixing import sample_mixture
+from helpers.data.pools import experiment_pools
+from helpers.data.schema import Corpus
 from helpers.errors import UserError
+from helpers.files import sha256_cached
 from helpers.models.loading import load_tokenizer
+from helpers.paths import data_root as resolve_data_root
 from helpers.paths import require_data_root
+from helpers.spec.corpora import TableCorpus, to_config
 from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
 from helpers.spec.methods import CODE_VERSION, code_version, get_method
 from helpers.spec.settings import TrainConfig
@@ -56,13 +60,7 @@ class Study:
     @cached_property
     def pools(self) -> dict[str, tuple[Corpus, Corpus]]:
         """Corpus A and corpus B for each split, in the experiment's label space."""
-        out = {}
-        for split in SPLITS:
-            a = load_corpus(self.experiment.source, split, self.experiment.task, self.data_root)
-            b = load_corpus(self.experiment.target, split, self.experiment.task, self.data_root)
-            check_label_spaces(a, b)
-            out[split] = (a, b)
-        return out
+        return experiment_pools(self.experiment, self.data_root)
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -110,12 +108,23 @@ class Study:
         """Digests of the bytes corpus A and corpus B are read from (part of every run's key)."""
         e = self.experiment
         return {
-            "source": fingerprint(e.source, self.data_root),
-            "target": fingerprint(e.target, self.data_root),
+            role: sha256_cached(declared.file)
+            if isinstance(declared, TableCorpus)  # a declared file: its bytes
+            else fingerprint(name, self.data_root)  # built-in (hub datasets: their settings)
+            for role, name, declared in (
+                ("source", e.source, e.source_data),
+                ("target", e.target, e.target_data),
+            )
         }
 
     def base_config(self, seed: int) -> dict:
         e, p = self.experiment, self.profile
+        # A declared corpus's settings join the key; built-in names keep their keys unchanged.
+        declared = {
+            f"{role}_data": to_config(d)
+            for role, d in (("source", e.source_data), ("target", e.target_data))
+            if d is not None
+        }
         return {
             "data": self.fingerprints,
             "experiment": e.name,
@@ -126,6 +135,7 @@ class Study:
             "target": e.target,
             "max_length": e.max_length,
             "seed": seed,
+            **declared,
         }
 
     def source_model_config(self, seed: int) -> dict:
@@ -206,9 +216,15 @@ def open_study(
     """Validate the names and the data root, and open an experiment under a profile."""
     prof = load_profile(profile)
     exp = load_experiment(experiment, prof)
-    study = Study(exp, prof, require_data_root(data_root), Store(reports_dir), progress)
+    # Declared files need no data root; built-in corpora (and the hub cache) live under one.
+    root = resolve_data_root(data_root) if _declared_only(exp) else require_data_root(data_root)
+    study = Study(exp, prof, root, Store(reports_dir), progress)
     check_sizes(study)  # loads and checks both corpora now, before anything is trained
     return study
+
+
+def _declared_only(e: Experiment) -> bool:
+    return e.source_data is not None and e.target_data is not None
 
 
 def check_sizes(study: Study) -> None:

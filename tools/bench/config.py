@@ -31,6 +31,7 @@ class BenchConfig:
     n_curve: int = 64  # examples per test set in the curve accounting
     repeats: int = 2  # runs per method, alternating order; medians reported
     experiment: str = "books_to_dvd"  # its corpora give the degradation curve
+    curve_profile: str = PROFILE  # profile whose pools the curve samples (smoke for fixtures)
     matmul_size: int | None = None  # None: 2048 (float32) on CPUs, 8192 (bfloat16) on GPUs
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     seed: int = 0

@@ -15,7 +15,7 @@ from helpers.evaluation.metrics import bootstrap, expected_curve
 from helpers.evaluation.predictions import predict
 from helpers.study.experiment import open_study
 from tools.bench.clock import timed
-from tools.bench.config import PROFILE, BenchConfig
+from tools.bench.config import BenchConfig
 from tools.bench.data import sample
 from tools.bench.flops import forward_flops
 from tools.bench.machine import device
@@ -108,7 +108,7 @@ def _macro_f1(frame: pd.DataFrame) -> pd.Series:
 def curve_cost(model, cfg: BenchConfig, data_root) -> dict:
     """Forward passes for an 11-point curve: two per-corpus evaluations vs one per delta."""
     with tempfile.TemporaryDirectory() as tmp:  # nothing is stored; the study only samples
-        study = open_study(cfg.experiment, PROFILE, data_root, tmp, progress=False)
+        study = open_study(cfg.experiment, cfg.curve_profile, data_root, tmp, progress=False)
     dev, n, e = device(), cfg.n_curve, study.experiment
     deltas = list(study.profile.curve_deltas)
     a_test, b_test = study.pools["test"]

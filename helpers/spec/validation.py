@@ -1,0 +1,189 @@
+"""The schema of experiments.yaml: keys, types and ranges, checked when the file is read.
+
+Every fault is one UserError naming the file, the key (``profiles.smoke.train.lr``) and the fix,
+raised before anything loads data or trains. The dataclasses still validate their own values;
+this adds what they cannot see: unknown keys, YAML types (``"32"`` is text, ``2.5`` is not a
+size) and method names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, fields
+
+from helpers.errors import UserError
+from helpers.spec.corpora import declaration
+from helpers.spec.methods import METHODS
+from helpers.spec.settings import TrainConfig
+
+TOP = ("tasks", "experiments", "profiles")
+EXPERIMENT_KEYS = {"task": True, "source": True, "target": True, "max_length": False}
+SIZES = ("n_source_train", "n_train", "n_val", "n_test")
+TUNE_KEYS = ("lr", "alpha_lr", "delta", "seed")
+AXIS_KEYS = ("experiments", "methods", "values", "delta")
+
+
+class _Where:
+    """A file and a key path, to word one-line errors."""
+
+    def __init__(self, path, key: str = ""):
+        self.path, self.key = path, key
+
+    def __truediv__(self, key) -> _Where:
+        return _Where(self.path, f"{self.key}.{key}" if self.key else str(key))
+
+    def fail(self, problem: str, fix: str) -> UserError:
+        return UserError(f"{self.path}: {self.key}: {problem}; {fix}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.key}"
+
+
+def _shown(value) -> str:
+    kind = "text" if isinstance(value, str) else type(value).__name__
+    return f"{value!r} ({kind})"
+
+
+def _mapping(value, where: _Where, what: str) -> dict:
+    if not isinstance(value, dict) or not value:
+        raise where.fail(f"expected a mapping of {what}, got {_shown(value)}", "see the README")
+    return value
+
+
+def _keys(value: dict, allowed, required, where: _Where) -> None:
+    for k in value:
+        if k not in allowed:
+            raise where.fail(
+                f"unknown key {k!r}", f"remove it or use one of: {', '.join(sorted(allowed))}"
+            )
+    for k in required:
+        if k not in value:
+            raise where.fail(f"missing key {k!r}", f"add {k}: to this entry")
+
+
+def integer(value, where: _Where, low: int = 1, null: bool = False) -> None:
+    """An integer >= low (or null where allowed); ``"32"`` and ``2.5`` are refused."""
+    if value is None and null:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        allowed = f"a whole number >= {low}" + (" or null" if null else "")
+        raise where.fail(f"expected {allowed}, got {_shown(value)}", f"write {allowed}")
+
+
+def number(value, where: _Where, low: float = 0.0, high: float = math.inf) -> None:
+    """A finite number in [low, high]; YAML reads ``1e-4`` (no dot) as text, so say so."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not low <= value <= high:
+        wanted = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+        fix = "write a plain number"
+        if isinstance(value, str) and _parses(value):
+            fix = f"YAML reads {value} as text: write it with a dot, e.g. 1.0e-4"
+        raise where.fail(f"expected a finite number {wanted}, got {_shown(value)}", fix)
+
+
+def _parses(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _train(value, where: _Where) -> None:
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    _keys(_mapping(value, where, "training settings"), types, (), where)
+    for key, v in value.items():
+        w, kind = where / key, types[key]
+        if kind == "int":
+            integer(v, w, low=0)
+        elif kind == "float":
+            number(v, w)
+        elif kind == "bool" and not isinstance(v, bool):
+            raise w.fail(f"expected true or false, got {_shown(v)}", "write true or false")
+        elif kind == "str" and not isinstance(v, str):
+            raise w.fail(f"expected text, got {_shown(v)}", "write a name")
+
+
+def _methods(value, where: _Where) -> None:
+    if not isinstance(value, list):
+        raise where.fail(f"expected a list of method names, got {_shown(value)}", "see README")
+    for name in value:
+        if name not in METHODS:
+            raise where.fail(
+                f"unknown method {name!r}", f"choose from: {', '.join(sorted(METHODS))}"
+            )
+
+
+def _profile(value, where: _Where) -> None:
+    from helpers.spec.experiments import Profile  # the dataclass whose fields this checks
+
+    spec = {f.name: f for f in fields(Profile) if f.name != "name"}
+    required = [k for k, f in spec.items() if f.default is MISSING]
+    _keys(_mapping(value, where, "profile settings"), spec, required, where)
+    if not isinstance(value["model"], str) or not value["model"]:
+        raise where.fail(f"model: expected a model name, got {_shown(value['model'])}", "fix it")
+    seeds = value["seeds"]
+    if not isinstance(seeds, list) or not seeds:
+        raise (where / "seeds").fail(f"expected a list of seeds, got {_shown(seeds)}", "e.g. [0]")
+    for i, s in enumerate(seeds):
+        integer(s, where / f"seeds[{i}]", low=0)
+    for key in ("deltas", "curve_deltas"):
+        if key in value:
+            ds = value[key]
+            if not isinstance(ds, list) or not ds:
+                raise (where / key).fail(f"expected a list, got {_shown(ds)}", "e.g. [0.5, 1.0]")
+            for i, d in enumerate(ds):
+                number(d, where / f"{key}[{i}]", 0.0, 1.0)
+    for key in SIZES:
+        integer(value[key], where / key, null=True)
+    integer(value["n_boot"], where / "n_boot")
+    integer(value.get("max_length"), where / "max_length", null=True)
+    for key in ("source_train", "train"):
+        _train(value[key], where / key)
+    for key in ("surgical", "cbv"):
+        _methods(value[key], where / key)
+    tune = value.get("tune")
+    if tune is not None:
+        _keys(_mapping(tune, where / "tune", "tuning grids"), TUNE_KEYS, ("lr",), where / "tune")
+        for key in ("lr", "alpha_lr"):
+            for i, v in enumerate(tune.get(key) or []):
+                number(v, where / "tune" / f"{key}[{i}]")
+    for name, axis in (value.get("axes") or {}).items():
+        w = where / "axes" / name
+        _keys(
+            _mapping(axis, w, "axis settings"), AXIS_KEYS, ("experiments", "methods", "values"), w
+        )
+        _methods(axis["methods"], w / "methods")
+
+
+def _experiment(value, where: _Where, tasks: dict) -> None:
+    _keys(_mapping(value, where, "experiment settings"), EXPERIMENT_KEYS, ("task",), where)
+    for k in ("source", "target"):
+        if k not in value:
+            raise where.fail(f"missing key {k!r}", f"add {k}: a corpus name or a declared file")
+        declaration(value[k], str(where / k))
+    integer(value.get("max_length"), where / "max_length", null=True)
+    if value["task"] not in tasks and value.get("max_length") is None:
+        raise (where / "task").fail(
+            f"task {value['task']!r} is not under tasks:",
+            f"add it there with its max_length, or give this experiment max_length:, "
+            f"or use one of: {', '.join(tasks)}",
+        )
+
+
+def check_config(raw, path) -> dict:
+    """Check a parsed experiments.yaml against the schema; return it unchanged."""
+    top = _Where(path)
+    if raw is None:
+        raise UserError(f"{path}: the file is empty; restore it with `git checkout {path}`")
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with {', '.join(TOP)}; see the README")
+    _keys(raw, TOP, TOP, _Where(path, "(top level)"))
+    tasks = _mapping(raw["tasks"], top / "tasks", "task names to max_length")
+    for name, length in tasks.items():
+        integer(length, top / "tasks" / name)
+    for name, spec in _mapping(raw["experiments"], top / "experiments", "experiments").items():
+        _experiment(spec, top / "experiments" / name, tasks)
+    for name, spec in _mapping(raw["profiles"], top / "profiles", "profiles").items():
+        _profile(spec, top / "profiles" / name)
+    return raw

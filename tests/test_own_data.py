@@ -1,0 +1,175 @@
+"""A researcher's own corpora, declared in experiments.yaml: refused early when bad, and run
+through all four notebooks (smoke profile) when good, leaving `git status` unchanged."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from helpers.errors import UserError
+from helpers.paths import EXPERIMENTS_ENV, EXPERIMENTS_FILE, ROOT
+from helpers.report.preflight import plan_run
+from helpers.report.runner import ANALYSIS, PER_EXPERIMENT, run_report
+
+SIZES = {"train": 80, "validation": 24, "test": 40}  # per corpus: the smoke profile fits
+GOOD = ["great", "lovely", "superb", "charming", "brilliant", "delightful"]
+BAD = ["awful", "dull", "broken", "tedious", "clumsy", "dreadful"]
+
+
+def invented(topic_words: list[str], seed: int):
+    """Unique short reviews with a sentiment cue: (text, positive?, split) rows."""
+    combos = itertools.product(
+        topic_words,
+        GOOD + BAD,
+        ["really", "quite", "very", "so"],
+        ["today", "again", "overall", "honestly", "indeed"],
+    )
+    rows = [
+        (f"the {topic} was {adv} {cue} {tail}", cue in GOOD) for topic, cue, adv, tail in combos
+    ]
+    random.Random(seed).shuffle(rows)  # classes spread over every split
+    splits = [s for s, n in SIZES.items() for _ in range(n)]
+    return [(t, pos, s) for (t, pos), s in zip(rows, splits)]
+
+
+def write_corpora(folder: Path) -> tuple[Path, Path]:
+    """A CSV of star ratings (source) and a JSON Lines file of label names (target)."""
+    books = folder / "my_books.csv"
+    with books.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "stars", "part"])
+        for i, (text, pos, split) in enumerate(invented(["novel", "plot", "author"], 0)):
+            w.writerow([text, 5 - i % 2 if pos else 1 + i % 2, split])
+    films = folder / "my_films.jsonl"
+    lines = [
+        json.dumps({"body": t, "verdict": "positive" if pos else "negative", "part": s})
+        for t, pos, s in invented(["film", "cast", "ending"], 1)
+    ]
+    films.write_text("\n".join(lines) + "\n")
+    return books, films
+
+
+def config_with(folder: Path, source: dict, target) -> Path:
+    raw = yaml.safe_load(EXPERIMENTS_FILE.read_text())
+    raw["experiments"] = {"my_shift": {"task": "sentiment", "source": source, "target": target}}
+    path = folder / "experiments.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def declarations(books: Path, films: Path) -> tuple[dict, dict]:
+    source = {
+        "path": str(books),
+        "text": "review",
+        "label": "stars",
+        "threshold": 4,
+        "label_names": ["negative", "positive"],
+        "split": "part",
+    }
+    target = {
+        "path": str(films),
+        "text": "body",
+        "label": "verdict",
+        "label_names": ["negative", "positive"],
+        "split": "part",
+    }
+    return source, target
+
+
+def git_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+@pytest.fixture
+def corpora(tmp_path, monkeypatch):
+    books, films = write_corpora(tmp_path)
+    monkeypatch.setenv(EXPERIMENTS_ENV, str(EXPERIMENTS_FILE))  # restored after the test
+    return tmp_path, books, films
+
+
+def plan(folder: Path, source, target, monkeypatch):
+    monkeypatch.setenv(EXPERIMENTS_ENV, str(config_with(folder, source, target)))
+    return plan_run("smoke", ["my_shift"], reports_dir=folder / "reports")
+
+
+def test_a_declared_pair_loads_into_one_label_space(corpora, monkeypatch):
+    from helpers.study.experiment import open_study
+
+    folder, books, films = corpora
+    source, target = declarations(books, films)
+    p = plan(folder, source, target, monkeypatch)
+    study = open_study("my_shift", "smoke", None, p.reports, progress=False)
+    a, b = study.pools["test"]
+    assert (a.name, b.name) == ("my_books", "my_films")
+    assert (len(a.frame), len(b.frame)) == (40, 40) and a.label_names == ("negative", "positive")
+    assert study.base_config(0)["source_data"]["path"] == str(books)
+
+
+def test_a_declared_table_mixes_with_a_built_in_corpus(corpora, fixture_data, monkeypatch):
+    folder, books, films = corpora
+    source, _ = declarations(books, films)
+    p = plan(folder, source, "amazon_dvd", monkeypatch)
+    assert p.experiments[0].target == "amazon_dvd" and p.data_root == fixture_data
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda s, t: s.update(path="/nowhere/x.csv"), ["source.path", "missing file"]),
+        (lambda s, t: s.update(text="body"), ["no column(s) body", "review"]),
+        (lambda s, t: s.update(threshold=9), ["holds one class only", "threshold"]),
+        (lambda s, t: t.pop("label_names"), ["holds names", "label_names"]),
+        (
+            lambda s, t: t.update(label_names=["bad", "good"]),
+            ["holds 'negative'", "not in label_names ['bad', 'good']"],
+        ),
+        (
+            lambda s, t: s.update(label_names=["low", "high"]),
+            ["('low', 'high')", "'sentiment' task", "label_names: [negative, positive]"],
+        ),
+        (lambda s, t: t.update(path=s["path"]), ["both named 'my_books'"]),
+    ],
+)
+def test_a_bad_declaration_is_one_clear_line_before_training(corpora, monkeypatch, change, words):
+    folder, books, films = corpora
+    source, target = declarations(books, films)
+    change(source, target)
+    with pytest.raises(UserError) as e:
+        plan(folder, source, target, monkeypatch)
+    message = str(e.value)
+    assert "\n" not in message and all(w in message for w in words), message
+    assert not (folder / "reports" / "store").exists()
+
+
+@pytest.mark.slow
+def test_a_hand_written_csv_runs_through_all_four_notebooks(corpora, monkeypatch):
+    """The README's worked example: one experiments.yaml entry, four reports, a clean tree."""
+    folder, books, films = corpora
+    before = git_status()
+    config = config_with(folder, *declarations(books, films))
+    monkeypatch.setenv(EXPERIMENTS_ENV, str(config))  # the notebook kernels inherit it
+    reports = folder / "reports"
+    html = run_report("smoke", ["my_shift"], reports_dir=reports)
+    assert len(html) == 4
+    for name in [*PER_EXPERIMENT, ANALYSIS]:
+        sub = "analysis" if name == ANALYSIS else "my_shift"
+        nb = nbformat.read(reports / sub / f"{name}.ipynb", as_version=4)
+        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    figures = reports / "figures" / "smoke"
+    assert (figures / "my_shift" / "01_degradation.png").is_file()
+    assert (figures / "analysis" / "04_methods_grid.png").is_file()
+    assert git_status() == before  # nothing under figures/ (or anywhere tracked) changed
