@@ -9,6 +9,7 @@ from helpers.evaluation.metrics import test_metrics
 from helpers.evaluation.predictions import predict
 from helpers.spec.methods import bases, get_method
 from helpers.study.experiment import CHECKPOINT, Study
+from helpers.study.progress import RunProgress
 from helpers.study.source import degradation, source_model
 from helpers.training.checkpoints import clear_resume, load_model, save_model
 from helpers.training.engine import NonFiniteLossError
@@ -72,10 +73,15 @@ def run_methods(study: Study, methods, deltas=None, seeds=None) -> pd.DataFrame:
     seeds = list(seeds if seeds is not None else study.profile.seeds)
     for name in methods:
         get_method(name)  # every name is checked before any training starts
+    runs = [(name, delta, seed) for seed in seeds for delta in deltas for name in methods]
+    todo = [r for r in runs if not study.store.is_done(study.method_config(*r))]
+    progress = RunProgress([name for name, _, _ in todo])
     frames, failed = [], []
     for seed in seeds:
         for delta in deltas:
             for name in methods:
+                if (name, delta, seed) in todo:
+                    progress.start(f"{study.experiment.name} {name} delta={delta} seed={seed}")
                 try:
                     frames.append(run_method(study, name, delta, seed))
                 except NonFiniteLossError as e:

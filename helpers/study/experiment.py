@@ -24,6 +24,7 @@ from helpers.models.loading import load_tokenizer
 from helpers.paths import require_data_root
 from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
 from helpers.spec.methods import get_method
+from helpers.study.progress import bars_wanted
 from helpers.study.store import Store
 
 CHECKPOINT = "model"  # folder of a stored model (safetensors, via save_pretrained)
@@ -128,11 +129,20 @@ class Study:
 
 
 def open_study(
-    experiment: str, profile: str = "quick", data_root=None, reports_dir=None, progress: bool = True
+    experiment: str,
+    profile: str = "quick",
+    data_root=None,
+    reports_dir=None,
+    progress: bool | None = None,
 ) -> Study:
-    """Validate the names and the data root, and open an experiment under a profile."""
+    """Validate the names and the data root, and open an experiment under a profile.
+
+    ``progress``: per-step training bars; None shows them where someone watches live (a
+    terminal, JupyterLab), never in logs or the report runner's kernels.
+    """
     prof = load_profile(profile)
     exp = load_experiment(experiment, prof)
+    progress = bars_wanted() if progress is None else progress
     study = Study(exp, prof, require_data_root(data_root), Store(reports_dir), progress)
     check_sizes(study)  # loads and checks both corpora now, before anything is trained
     return study
