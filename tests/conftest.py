@@ -9,6 +9,8 @@ import pytest
 from helpers.paths import ROOT
 
 SHARED_DATA = ROOT.parent / "shared" / "data"  # offline mirror of the public corpora
+FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data"  # synthetic corpora in the published layouts
+SMOKE_EXPERIMENT = "books_to_kitchen"  # the experiment of the shared smoke report run
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +22,17 @@ def shared_data() -> Path:
             "(only build/CI machines have it)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def smoke_reports(tmp_path_factory) -> tuple[Path, Path]:
+    """One smoke-profile report run on the fixture corpora, shared by the tests that read it:
+    (reports folder, figures folder)."""
+    from helpers.report.runner import run_report
+
+    out = tmp_path_factory.mktemp("reports")
+    figures = tmp_path_factory.mktemp("figures")
+    run_report(
+        "smoke", [SMOKE_EXPERIMENT], data_dir=FIXTURE_DATA, reports_dir=out, figures_dir=figures
+    )
+    return out, figures

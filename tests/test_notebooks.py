@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from helpers.paths import NOTEBOOKS
-from helpers.report.runner import ANALYSIS, PER_EXPERIMENT, run_report
+from helpers.report.runner import ANALYSIS, PER_EXPERIMENT
 
 NAMES = [*PER_EXPERIMENT, ANALYSIS]
 FORBIDDEN = ("def ", "class ", "try:", "for ", "while ", "/", ".ipynb")
@@ -29,20 +29,10 @@ def test_committed_notebook_is_stripped_and_thin(name):
             assert not any(token in line for line in lines), f"{name}: {token!r} in {src!r}"
 
 
-@pytest.fixture(scope="module")
-def reports(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    figures = tmp_path_factory.mktemp("figures")
-    run_report(
-        "smoke", ["books_to_kitchen"], data_dir=shared_data, reports_dir=out, figures_dir=figures
-    )
-    return out, figures
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_into_an_html_report_with_figures(reports, name):
-    out, figures = reports
+def test_notebook_runs_into_an_html_report_with_figures(smoke_reports, name):
+    out, figures = smoke_reports
     folder = out / ("analysis" if name == ANALYSIS else "books_to_kitchen")
     nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
