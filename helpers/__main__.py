@@ -41,6 +41,7 @@ def _report(args) -> None:
         reports_dir=args.reports_dir,
         figures_dir=args.figures_dir,
         analysis=not args.no_analysis,
+        show_code=args.show_code,
     )
 
 
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-analysis", action="store_true", help="skip notebook 04")
     p.add_argument(
         "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
+    )
+    p.add_argument(
+        "--show-code", action="store_true", help="render the reports with their code shown"
     )
     p.set_defaults(func=_report)
 

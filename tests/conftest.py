@@ -9,6 +9,7 @@ under tests/fixtures/data. Tests of facts about the real corpora (exact counts) 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from helpers.paths import DATA_ENV, ROOT
 
 FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"  # committed, synthetic
+SMOKE_EXPERIMENT = "books_to_kitchen"  # the experiment of the shared smoke report run
 # The real corpora: $CBV_DATA_DIR as the suite was started (CI sets it), else the offline mirror.
 REAL_DATA = Path(os.environ.get(DATA_ENV) or ROOT.parent / "shared" / "data")
 
@@ -45,3 +47,30 @@ def shared_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real-data test: the corpus mirror {REAL_DATA} is absent")
     return REAL_DATA
+
+
+def git_status() -> str:
+    """The checkout's status, untracked files included (a smoke run must leave it as it was)."""
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+@pytest.fixture(scope="session")
+def status_before_smoke() -> str:
+    return git_status()
+
+
+@pytest.fixture(scope="session")
+def smoke_reports(tmp_path_factory, status_before_smoke) -> tuple[Path, Path]:
+    """One smoke-profile report run on the fixture corpora, with the default figure folders,
+    shared by the tests that read it: (reports folder, figures folder)."""
+    from helpers.report.runner import run_report
+
+    out = tmp_path_factory.mktemp("reports")
+    run_report("smoke", [SMOKE_EXPERIMENT], data_dir=FIXTURE_DATA, reports_dir=out)
+    return out, out / "figures" / "smoke"

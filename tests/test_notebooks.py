@@ -1,13 +1,13 @@
 """The report series: committed notebooks are thin and stripped; all four run under smoke."""
 
 import json
-import subprocess
 
 import nbformat
 import pytest
 
-from helpers.paths import NOTEBOOKS, ROOT
-from helpers.report.runner import ANALYSIS, PER_EXPERIMENT, run_report
+from helpers.paths import NOTEBOOKS
+from helpers.report.runner import ANALYSIS, PER_EXPERIMENT
+from tests.conftest import SMOKE_EXPERIMENT, git_status
 
 NAMES = [*PER_EXPERIMENT, ANALYSIS]
 FORBIDDEN = ("def ", "class ", "try:", "for ", "while ", "/", ".ipynb")
@@ -30,38 +30,20 @@ def test_committed_notebook_is_stripped_and_thin(name):
             assert not any(token in line for line in lines), f"{name}: {token!r} in {src!r}"
 
 
-def git_status() -> str:
-    return subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
-@pytest.fixture(scope="module")
-def reports(fixture_data, tmp_path_factory):
-    """The smoke profile with default figure folders: they must land under the reports."""
-    out = tmp_path_factory.mktemp("reports")
-    before = git_status()
-    run_report("smoke", ["books_to_kitchen"], data_dir=fixture_data, reports_dir=out)
-    return out, out / "figures" / "smoke", before
-
-
 @pytest.mark.slow
-def test_a_smoke_run_leaves_the_checkout_clean(reports):
-    """figures/ holds the quick profile's committed figures: a smoke run never touches them."""
-    _, figures, before = reports
-    assert (figures / "books_to_kitchen" / "01_degradation.png").is_file()
+def test_a_smoke_run_leaves_the_checkout_clean(smoke_reports, status_before_smoke):
+    """figures/ holds the reference profile's committed figures: a smoke run never touches
+    them; its own go under the reports folder."""
+    _, figures = smoke_reports
+    assert (figures / SMOKE_EXPERIMENT / "01_degradation.png").is_file()
     assert (figures / "analysis" / "04_methods_grid.png").is_file()
-    assert git_status() == before
+    assert git_status() == status_before_smoke
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_into_an_html_report_with_figures(reports, name):
-    out, figures, _ = reports
+def test_notebook_runs_into_an_html_report_with_figures(smoke_reports, name):
+    out, figures = smoke_reports
     folder = out / ("analysis" if name == ANALYSIS else "books_to_kitchen")
     nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]

@@ -55,7 +55,10 @@ def test_every_method_runs_and_a_rerun_is_skipped(study):
     "kwargs, message",
     [
         (dict(experiment="books_to_mars"), "unknown experiment 'books_to_mars'; choose one of"),
-        (dict(profile="huge"), "unknown profile 'huge'; choose one of: full, quick, reference, smoke"),
+        (
+            dict(profile="huge"),
+            "unknown profile 'huge'; choose one of: full, quick, reference, smoke",
+        ),
         (dict(data_root="/nonexistent/data"), "python -m helpers download"),
     ],
 )

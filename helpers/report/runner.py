@@ -13,26 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.files import write_text
 from helpers.paths import NOTEBOOKS, ROOT
+from helpers.report.console import ProgressEcho, kernel_config
+from helpers.report.html import to_html
 from helpers.report.preflight import plan_run
+from helpers.study.progress import LINES_ENV, PREFIX, duration, time_left
 
 PER_EXPERIMENT = ("01_shift_degradation", "02_surgical_baselines", "03_cbv_training")
 ANALYSIS = "04_analysis"
 
 
-def to_html(notebook: Path) -> Path:
-    """Render an executed notebook to a standalone HTML file beside it (images embedded)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
-    html = notebook.with_suffix(".html")
-    write_text(html, body)
-    return html
-
-
-def execute(name: str, output: Path, parameters: dict) -> Path:
+def execute(name: str, output: Path, parameters: dict, show_code: bool = False) -> Path:
     """Execute one notebook with papermill (kernel of this Python) and render it to HTML."""
     import papermill
 
@@ -41,16 +32,23 @@ def execute(name: str, output: Path, parameters: dict) -> Path:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(ROOT) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
-    papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"),
-        str(output),
-        parameters=parameters,
-        cwd=str(NOTEBOOKS),
-        progress_bar=sys.stderr.isatty(),
-        kernel_name="python3",
-        log_output=False,
-    )
-    return to_html(output)
+    # The kernel inherits this: progress as lines (forwarded below), no per-step bars.
+    os.environ[LINES_ENV] = "1"
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS / f"{name}.ipynb"),
+            str(output),
+            parameters=parameters,
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,  # a per-cell bar says little; the study's lines say more
+            kernel_name="python3",
+            log_output=False,
+            stderr_file=ProgressEcho(PREFIX),
+            config=kernel_config(),
+        )
+    finally:
+        os.environ.pop(LINES_ENV, None)  # notebooks opened later in this process keep bars
+    return to_html(output, show_code)
 
 
 def run_report(
@@ -60,28 +58,40 @@ def run_report(
     reports_dir=None,
     figures_dir=None,
     analysis: bool = True,
+    show_code: bool = False,
 ) -> list[Path]:
     """Run the whole series; returns the HTML reports.
 
     Configuration, data and output folders are checked first (``preflight.plan_run``). Figures
-    of the quick profile's built-in experiments go to the committed figures/; any other run's
-    to reports/figures/<profile>/.
+    of the published profile's built-in experiments go to the committed figures/; any other
+    run's to reports/figures/<profile>/. Writes reports/index.html at the end; ``show_code``
+    renders every report's code open.
     """
     plan = plan_run(profile, experiments, data_dir, reports_dir, figures_dir)
     names = [e.name for e in plan.experiments]
     reports = plan.reports
     common = {"profile": profile, "data_dir": str(plan.data_root), "reports_dir": str(reports)}
     jobs = [(n, e) for e in names for n in PER_EXPERIMENT]
-    done, failed = [], []
+    total = len(jobs) + analysis
+    kinds = [n for n, _ in jobs] + [ANALYSIS] * analysis
+    done, failed, took = [], [], []
+    began = time.perf_counter()
+
+    def announce(i: int, what: str) -> None:
+        """Which notebook of how many, and the time left at the mean of each notebook's kind."""
+        left = time_left(took, kinds[i - 1 :])
+        estimate = "time left unknown yet" if left is None else f"about {duration(left)} left"
+        elapsed = duration(time.perf_counter() - began)
+        print(f"[{i}/{total}] {what} ({elapsed} elapsed, {estimate})", flush=True)
+
     for i, (name, experiment) in enumerate(jobs, 1):
         out = reports / experiment / f"{name}.ipynb"
-        print(f"[{i}/{len(jobs) + analysis}] {experiment} {name} ...", flush=True)
+        announce(i, f"{experiment} {name}")
         start = time.perf_counter()
         try:
             figures = str(plan.figures[experiment])
-            done.append(
-                execute(name, out, {**common, "experiment": experiment, "figures_dir": figures})
-            )
+            params = {**common, "experiment": experiment, "figures_dir": figures}
+            done.append(execute(name, out, params, show_code))
         except Exception as e:  # a failed notebook must not stop the other experiments
             failed.append(
                 f"{experiment}/{name}: {type(e).__name__}: {str(e)[-500:]}\n"
@@ -89,21 +99,25 @@ def run_report(
             )
             print(f"  FAILED ({failed[-1]})", flush=True)
             continue
-        print(f"  done in {time.perf_counter() - start:.0f} s -> {done[-1]}", flush=True)
+        took.append((name, time.perf_counter() - start))
+        print(f"  done in {duration(took[-1][1])} -> {done[-1]}", flush=True)
     if analysis:
         out = reports / "analysis" / f"{ANALYSIS}.ipynb"
-        print(f"[{len(jobs) + 1}/{len(jobs) + 1}] analysis {ANALYSIS} ...", flush=True)
+        announce(total, f"analysis {ANALYSIS}")
         try:
             shared = {k: v for k, v in common.items() if k != "data_dir"}  # 04 never reads data
             shared["figures_dir"] = str(plan.figures["analysis"])
-            done.append(execute(ANALYSIS, out, {**shared, "experiments": names}))
+            done.append(execute(ANALYSIS, out, {**shared, "experiments": names}, show_code))
         except Exception as e:
             failed.append(f"analysis: {type(e).__name__}: {str(e)[-500:]}")
+    from helpers.report.index import write_index  # it reads this module's notebook names
+
+    index = write_index(profile, reports)
     if failed:
         print(
             "\nFailed notebooks (the others completed and are stored):\n" + "\n".join(failed),
             file=sys.stderr,
         )
         raise SystemExit(1)
-    print(f"\n{len(done)} reports under {reports}")
+    print(f"\n{len(done)} reports under {reports}; start at {index}")
     return done

@@ -8,6 +8,7 @@ from helpers.data.mixing import check_delta
 from helpers.spec.methods import get_method
 from helpers.study.axes import run_axes
 from helpers.study.experiment import Study
+from helpers.study.progress import RunProgress
 from helpers.study.runs import run_method
 from helpers.study.source import degradation
 from helpers.study.tuning import tune
@@ -21,10 +22,15 @@ def run_methods(study: Study, methods, deltas=None, seeds=None) -> pd.DataFrame:
     for name in methods:
         get_method(name)  # every name is checked before any training starts
     tune(study, methods)  # learning rates chosen on validation (stored runs are skipped)
+    runs = [(name, delta, seed) for seed in seeds for delta in deltas for name in methods]
+    todo = [r for r in runs if not study.store.is_done(study.method_config(*r))]
+    progress = RunProgress([name for name, _, _ in todo])
     frames, failed = [], []
     for seed in seeds:
         for delta in deltas:
             for name in methods:
+                if (name, delta, seed) in todo:
+                    progress.start(f"{study.experiment.name} {name} delta={delta} seed={seed}")
                 try:
                     frames.append(run_method(study, name, delta, seed))
                 except NonFiniteLossError as e:

@@ -29,6 +29,7 @@ from helpers.spec.corpora import TableCorpus, to_config
 from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
 from helpers.spec.methods import CODE_VERSION, code_version, get_method
 from helpers.spec.settings import TrainConfig
+from helpers.study.progress import bars_wanted
 from helpers.study.store import Store, run_key
 
 SHARED_MODELS = "_models"  # store folder of models shared across experiments (source models)
@@ -211,11 +212,20 @@ class Study:
 
 
 def open_study(
-    experiment: str, profile: str = "quick", data_root=None, reports_dir=None, progress: bool = True
+    experiment: str,
+    profile: str = "quick",
+    data_root=None,
+    reports_dir=None,
+    progress: bool | None = None,
 ) -> Study:
-    """Validate the names and the data root, and open an experiment under a profile."""
+    """Validate the names and the data root, and open an experiment under a profile.
+
+    ``progress``: per-step training bars; None shows them where someone watches live (a
+    terminal, JupyterLab), never in logs or the report runner's kernels.
+    """
     prof = load_profile(profile)
     exp = load_experiment(experiment, prof)
+    progress = bars_wanted() if progress is None else progress
     # Declared files need no data root; built-in corpora (and the hub cache) live under one.
     root = resolve_data_root(data_root) if _declared_only(exp) else require_data_root(data_root)
     study = Study(exp, prof, root, Store(reports_dir), progress)

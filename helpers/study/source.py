@@ -17,6 +17,7 @@ from helpers.files import write_json, write_table
 from helpers.models.loading import load_classifier
 from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
+from helpers.study.progress import RunProgress
 from helpers.training.checkpoints import clear_resume, load_model, save_model
 from helpers.training.strategies import FitInputs, adapt
 
@@ -78,7 +79,11 @@ def degradation(study: Study) -> pd.DataFrame:
     per-corpus evaluations stored with the source model.
     """
     frames = []
+    todo = [s for s in study.profile.seeds if not study.store.is_done(study.source_config(s))]
+    progress = RunProgress([SOURCE] * len(todo), "source model")
     for seed in study.profile.seeds:
+        if seed in todo:
+            progress.start(f"{study.experiment.name} on {study.experiment.source} seed={seed}")
         source_model(study, seed)
         config = study.source_config(seed)
         if not study.store.has_table(config, "curve"):
