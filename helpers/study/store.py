@@ -103,6 +103,8 @@ class Store:
                     for k in ID_COLUMNS:
                         if k not in frame:
                             frame[k] = config.get(k)
+                    # the folder is the run's key: tells a final run from a tuning-grid run
+                    frame["run_key"] = folder.name
                 frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
