@@ -288,3 +288,18 @@ def test_claims_end_to_end_on_a_smoke_study(tmp_path):
     ].startswith("not testable")
     diffs = comparisons.paired_differences(preds, metrics, ["none", "cbv_weight"], n_boot=200)
     assert set(diffs["reference"]) == {"all", "best surgical"} and (diffs["n_seeds"] == 2).all()
+
+
+def test_paired_differences_table_and_its_figure():
+    from helpers.report import plots
+
+    metrics, preds = synthetic_store()
+    diffs = comparisons.paired_differences(preds, metrics, ["none", "cbv_weight"], n_boot=200)
+    # 2 experiments x 2 deltas x 2 methods x 2 references (all; first2 = all tied on validation)
+    assert len(diffs) == 16 and set(diffs["reference_methods"]) == {"all", "first2=all"}
+    assert (diffs[diffs["method"] == "cbv_weight"]["ci_low"] > 0).all()
+    fig = plots.paired_differences(diffs, "synthetic")
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == [
+        "books_to_dvd",
+        "books_to_kitchen",
+    ]

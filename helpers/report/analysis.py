@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from helpers.report.claims import claims, claims_markdown
+from helpers.report.comparisons import final_runs
 from helpers.spec.methods import in_family
 
 __all__ = ["claims", "claims_markdown"]  # the claims table's public home stays analysis
@@ -27,6 +28,8 @@ def summarise(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     Across seeds (t interval) when there are several; with one seed, that run's bootstrap
     interval over test examples. ``n_seeds`` says which.
     """
+    if "config" in metrics:  # tuning-grid runs are not seeds: keep the final run of each unit
+        metrics = metrics[metrics["run_key"].isin(set(final_runs(metrics, metric)["run_key"]))]
     rows = []
     keys = ["experiment", "method", "delta"]
     for key, g in test_rows(metrics, metric).groupby(keys):

@@ -267,9 +267,11 @@ def paired_differences(differences: pd.DataFrame, title: str) -> plt.Figure:
         ax.invert_yaxis()
         metric = _label(str(g["metric"].iat[0])) if "metric" in g else "metric"
         ax.set(title=name, xlabel=f"difference in test {metric} (method - reference)")
-        ax.legend(fontsize="x-small")
     for ax in list(axes.flat)[len(experiments) :]:
         ax.set_visible(False)
+    # one legend for every panel, below them, so that no interval is hidden behind it
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize="small")
     fig.suptitle(f"{title}\n(points: mean over seeds; bars: 95% paired bootstrap interval)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) > 4), 1, 1))
     return fig
