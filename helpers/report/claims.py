@@ -110,7 +110,9 @@ def claims(
     """The poster's claims checked against the stored runs (numbers; ``claims_markdown`` shows).
 
     Columns: claim, compared, effect, ci_low, ci_high, p_value, p_holm (Holm across the rows
-    with a p-value), detectable (2.8 x bootstrap SE), verdict.
+    with a p-value), detectable (2.8 x bootstrap SE), verdict. The smallest bootstrap p-value
+    is 2 / (n_boot + 1), so Holm over m rows can reach 0.05 only if n_boot > 40 m: 1,000
+    replicates serve a family of up to 24 claims.
     """
     preds = select(predictions, metrics, metric)
     draws = draws_by_experiment(preds, n_boot, seed)
