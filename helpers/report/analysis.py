@@ -1,6 +1,8 @@
-"""Part IV: summaries across seeds, paired comparisons, and the poster's claims in numbers.
+"""Part IV: summaries across seeds, and the small tables and takeaways notebook 04 shows.
 
-Reads only stored tidy tables (``Store.collect``); never trains.
+Reads only stored tidy tables (``Store.collect``); never trains. Paired comparisons live in
+``helpers.report.comparisons`` (statistics in ``helpers.report.inference``); the poster's claims
+in ``helpers.report.claims``, reachable here as ``analysis.claims``.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.report.claims import claims, claims_markdown
+from helpers.report.comparisons import final_runs
 from helpers.spec.methods import in_family
 
-SURGICAL = tuple(in_family("surgical"))  # from the method registry
-AMAZON_PREFIX = "books_to_"
+__all__ = ["claims", "claims_markdown"]  # the claims table's public home stays analysis
 
 
 def test_rows(metrics: pd.DataFrame, metric: str, split: str = "test") -> pd.DataFrame:
@@ -25,6 +28,8 @@ def summarise(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     Across seeds (t interval) when there are several; with one seed, that run's bootstrap
     interval over test examples. ``n_seeds`` says which.
     """
+    if "config" in metrics:  # tuning-grid runs are not seeds: keep the final run of each unit
+        metrics = metrics[metrics["run_key"].isin(set(final_runs(metrics, metric)["run_key"]))]
     rows = []
     keys = ["experiment", "method", "delta"]
     for key, g in test_rows(metrics, metric).groupby(keys):
@@ -41,38 +46,6 @@ def summarise(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paired(metrics: pd.DataFrame, method: str, baseline: str, metric: str = "macro_f1") -> dict:
-    """``method`` minus ``baseline`` over matched runs (experiment, delta, seed).
-
-    Paired t-test over the matched units, and the share of units where ``method`` wins.
-    """
-    rows = test_rows(metrics, metric)
-    wide = rows.pivot_table(index=["experiment", "delta", "seed"], columns="method", values="value")
-    if method not in wide or baseline not in wide:
-        return {"method": method, "baseline": baseline, "n": 0}
-    pair = wide[[method, baseline]].dropna()
-    diff = pair[method] - pair[baseline]
-    p = stats.ttest_rel(pair[method], pair[baseline]).pvalue if len(pair) > 1 else np.nan
-    return {
-        "method": method,
-        "baseline": baseline,
-        "metric": metric,
-        "n": len(pair),
-        "mean_diff": diff.mean(),
-        "win_rate": (diff > 0).mean(),
-        "p_value": p,
-    }
-
-
-def paired_table(
-    metrics: pd.DataFrame, methods, baselines, metric: str = "macro_f1"
-) -> pd.DataFrame:
-    """Every method against every baseline, paired across experiments, deltas and seeds."""
-    return pd.DataFrame(
-        [paired(metrics, m, b, metric) for m in methods for b in baselines if m != b]
-    )
-
-
 def challengers(metrics: pd.DataFrame) -> list[str]:
     """Stored CBV variants and other baselines, in registry order: what is tested."""
     present = set(metrics["method"])
@@ -83,117 +56,6 @@ def references(metrics: pd.DataFrame) -> list[str]:
     """Stored reference and surgical methods, in registry order: what they are tested against."""
     present = set(metrics["method"])
     return in_family("reference", present) + in_family("surgical", present)
-
-
-def _verdict(ok: bool | None, yes: str, no: str, unknown: str = "not testable here") -> str:
-    return unknown if ok is None else (yes if ok else no)
-
-
-def _paired_verdict(diff: float, p: float) -> str:
-    """Words for a paired difference: direction, and whether the test separates it from zero."""
-    significant = bool(p < 0.05) if np.isfinite(p) else False
-    if diff > 0:
-        return "holds" if significant else "same direction, not significant"
-    return "reversed (significant)" if significant else "not supported (no significant difference)"
-
-
-def alpha_movement(history: pd.DataFrame) -> pd.Series:
-    """Mean |alpha at the end - alpha at the first step| per method, over groups and runs."""
-    alphas = history[history["metric"].str.startswith("alpha/")]
-    if alphas.empty:
-        return pd.Series(dtype=float)
-    keys = ["method", "experiment", "delta", "seed", "metric"]
-    ordered = alphas.sort_values("step").groupby(keys)["value"]
-    return (ordered.last() - ordered.first()).abs().groupby(level="method").mean()
-
-
-def claims(
-    metrics: pd.DataFrame,
-    curves: pd.DataFrame,
-    history: pd.DataFrame,
-    metric: str = "macro_f1",
-    cbv: str = "cbv_weight",
-) -> pd.DataFrame:
-    """The poster's claims, one row each, checked against our numbers and said in words."""
-    out = []
-
-    def add(claim, evidence, verdict):
-        out.append({"poster claim": claim, "our evidence": evidence, "verdict": verdict})
-
-    exp = curves[(curves["estimate"] == "expected") & (curves["metric"] == metric)]
-    if len(exp):
-        ends = exp.pivot_table(index="experiment", columns="delta", values="value")
-        drop = ends[ends.columns.min()] - ends[ends.columns.max()]
-        add(
-            "I. A model trained on A degrades as delta grows",
-            f"{metric} falls by {drop.mean():+.3f} on average from delta=0 to 1 "
-            f"({(drop > 0).sum()}/{len(drop)} experiments degrade)",
-            _verdict(bool((drop > 0).mean() > 0.5), "holds", "does not hold"),
-        )
-
-    def versus(m, b, claim):
-        r = paired(metrics, m, b, metric)
-        if not r.get("n"):
-            add(claim, f"no matched runs of {m} and {b}", "not testable here")
-            return
-        add(
-            claim,
-            f"{m} - {b}: {r['mean_diff']:+.3f} {metric} over {r['n']} matched runs, "
-            f"wins {r['win_rate']:.0%}, paired t-test p={r['p_value']:.3g}",
-            _paired_verdict(r["mean_diff"], r["p_value"]),
-        )
-
-    versus("all", "none", "II. Fine-tuning on the mixture beats the un-updated source model")
-    rows = test_rows(metrics, metric)
-    means = rows.groupby("method")["value"].mean()
-    if all(m in means for m in ("all", "first2", "middle2", "last2")):
-        top = means[["first2", "middle2", "last2", "all"]].sort_values(ascending=False)
-        add(
-            "II. Fine-tuning all and the first layers works best among surgical choices",
-            "mean " + metric + ": " + ", ".join(f"{k} {v:.3f}" for k, v in top.items()),
-            _verdict(
-                set(top.index[:2]) == {"all", "first2"},
-                "holds",
-                "does not hold (the top two are " + " and ".join(top.index[:2]) + ")",
-            ),
-        )
-    for b in SURGICAL:
-        versus(cbv, b, f"III. CBV outperforms surgical fine-tuning on average: vs {b}")
-    amazon = rows[rows["experiment"].str.startswith(AMAZON_PREFIX)]
-    if len(amazon) and cbv in amazon["method"].values:
-        best = (
-            amazon[amazon["method"].isin(SURGICAL)]
-            .groupby(["experiment", "delta", "seed"])["value"]
-            .max()
-        )
-        ours = amazon[amazon["method"] == cbv].set_index(["experiment", "delta", "seed"])["value"]
-        gap = (ours - best).dropna().groupby("experiment").mean()
-        add(
-            "III. CBV gives consistent results across the Amazon domains",
-            "CBV minus best surgical per domain: "
-            + ", ".join(f"{k} {v:+.3f}" for k, v in gap.items()),
-            _verdict(
-                bool(len(gap) > 1 and gap.std() < 0.02) if len(gap) > 1 else None,
-                "holds (spread < 0.02)",
-                f"does not hold (spread {gap.std():.3f})",
-            ),
-        )
-    add(
-        "III. CBV fails to beat all-layer fine-tuning on the largest data set (books)",
-        "every experiment here fine-tunes on mixtures of one size, so data set size is not a "
-        "factor of this design",
-        "not testable here",
-    )
-    moved = alpha_movement(history)
-    if "cbv_study" in moved and cbv in moved:
-        add(
-            "III. Optimising the alphas is slow at usual learning rates",
-            "mean abs(alpha at the end - alpha at the first step): "
-            f"cbv_study (one shared lr, sum-normalised) "
-            f"{moved['cbv_study']:.4f}, {cbv} (own lr, warm-up) {moved[cbv]:.4f}",
-            _verdict(bool(moved["cbv_study"] < moved[cbv]), "holds", "does not hold"),
-        )
-    return pd.DataFrame(out)
 
 
 # ---- small tables and takeaways the notebooks display -----------------------------------

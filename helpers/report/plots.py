@@ -233,3 +233,46 @@ def methods_grid(summary: pd.DataFrame, title: str) -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+@styled
+def paired_differences(differences: pd.DataFrame, title: str) -> plt.Figure:
+    """A panel per experiment: method - reference with its 95% paired interval, a marker per
+    reference and delta (``comparisons.paired_differences``); 0 is no difference."""
+    experiments = sorted(differences["experiment"].unique())
+    cols = min(3, len(experiments))
+    rows = -(-len(experiments) // cols)
+    order = method_order(differences["method"].unique())
+    series = sorted({(r, d) for r, d in zip(differences["reference"], differences["delta"])})
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.2 * cols, 0.3 * len(order) + 2.2 * rows + 1), squeeze=False
+    )
+    step = 0.7 / max(1, len(series))
+    for ax, name in zip(axes.flat, experiments):
+        g = differences[differences["experiment"] == name]
+        for j, (ref, delta) in enumerate(series):
+            d = g[(g["reference"] == ref) & (g["delta"] == delta)].set_index("method")
+            d = d.reindex([m for m in order if m in d.index])
+            y = np.array([order.index(m) for m in d.index]) + (j - (len(series) - 1) / 2) * step
+            ax.errorbar(
+                d["effect"],
+                y,
+                xerr=[d["effect"] - d["ci_low"], d["ci_high"] - d["effect"]],
+                fmt="os"[j % 2],
+                capsize=2,
+                color=f"C{j}",
+                label=f"vs {ref}, delta = {delta:g}",
+            )
+        ax.axvline(0, color="0.3", lw=1)
+        ax.set_yticks(np.arange(len(order)), order, fontsize="small")
+        ax.invert_yaxis()
+        metric = _label(str(g["metric"].iat[0])) if "metric" in g else "metric"
+        ax.set(title=name, xlabel=f"difference in test {metric} (method - reference)")
+    for ax in list(axes.flat)[len(experiments) :]:
+        ax.set_visible(False)
+    # one legend for every panel, below them, so that no interval is hidden behind it
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize="small")
+    fig.suptitle(f"{title}\n(points: mean over seeds; bars: 95% paired bootstrap interval)")
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) > 4), 1, 1))
+    return fig

@@ -146,6 +146,8 @@ class Store:
             for k in ID_COLUMNS:  # identify rows by their run, keeping their own columns
                 if k not in frame:
                     frame[k] = manifest["config"].get(k)
+            if "run_key" not in frame:
+                frame["run_key"] = folder.name  # the folder is the run's key
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
