@@ -100,3 +100,25 @@ def test_design_axes_are_stored_apart_from_the_main_grid(tmp_path):
         "cbv_study",
         "cbv_study_free",
     }
+
+
+def test_the_axis_claims_are_judged_from_the_axis_runs(tmp_path):
+    from helpers.report import analysis
+    from helpers.study.axes import run_axes
+    from helpers.study.store import Store
+
+    study = open_study("books_to_dvd", "smoke", FIXTURES, tmp_path, progress=False)
+    run_methods(study, ["none", "all", "cbv_weight"])
+    run_axes(study)
+    store = Store(tmp_path)
+    tables = {t: store.collect(t, profile="smoke") for t in ("metrics", "predictions", "history")}
+    axes = analysis.axis_tables(store, None, "smoke")
+    table = analysis.claims(
+        tables["metrics"], tables["predictions"], tables["history"], n_boot=200, axes=axes
+    ).set_index("claim")
+    for claim in (
+        "III. CBV fails to beat all-layer fine-tuning on the largest data set",
+        "III. Optimising the alphas is slow at usual learning rates",
+    ):
+        assert table.loc[claim, "verdict"] in ("supported", "contradicted", "inconclusive")
+        assert np.isfinite(table.loc[claim, "effect"])

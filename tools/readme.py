@@ -79,6 +79,7 @@ def readme_results(
         store.collect("predictions", profile=profile),
         store.collect("history", profile=profile),
         metric,
+        axes=analysis.axis_tables(store, None, profile),
     )
     runs = metrics.drop_duplicates("run_key")
     experiments = sorted(runs["experiment"].unique())

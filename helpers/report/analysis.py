@@ -13,6 +13,7 @@ from scipy import stats
 
 from helpers.report.claims import claims, claims_markdown
 from helpers.report.comparisons import final_runs
+from helpers.spec.experiments import AXES
 from helpers.spec.methods import in_family
 
 __all__ = ["claims", "claims_markdown"]  # the claims table's public home stays analysis
@@ -126,3 +127,9 @@ def methods_takeaway(summary: pd.DataFrame, reference: str) -> str:
         lines.append(text)
     metric = summary["metric"].iat[0]
     return f"**Takeaway** (test {metric}).\n\n" + "\n\n".join(f"- {t}" for t in lines)
+
+
+def axis_tables(store, experiments, profile: str) -> dict:
+    """The design axes' stored tables (``helpers.study.axes``), by axis and table name."""
+    tables = ("metrics", "predictions", "history")
+    return {a: {t: store.collect(t, experiments, f"{profile}/{a}") for t in tables} for a in AXES}

@@ -23,7 +23,6 @@ from helpers.report.comparisons import (
     select,
 )
 from helpers.report.inference import holm, mixture, seed_mean, stratified, summary, verdict
-from helpers.spec.methods import METHODS
 
 AMAZON_PREFIX = "books_to_"
 MARGIN = 0.02  # the largest spread across domains still called consistent (metric units)
@@ -62,11 +61,13 @@ def size_trend(predictions, metrics, method, reference, metric, n_boot, seed) ->
 
 
 def alpha_rates(history, metrics, metric, n_boot, seed) -> pd.DataFrame:
-    """Coefficient movement with and without sum normalisation, per shared learning rate.
+    """Coefficient movement with and without sum normalisation, per coefficient learning rate.
 
-    Movement of a run: mean over groups of |alpha at the last step - alpha at the first|. Per
-    rate, the difference cbv_study_free - cbv_study over matched (experiment, delta, seed)
-    units, with a bootstrap over those units.
+    The runs of the ``alpha_rate`` design axis (helpers.study.axes): cbv_study and
+    cbv_study_free at the same weights' rate over one grid of coefficient rates. Movement of a
+    run: mean over groups of |alpha at the last step - alpha at the first|. Per rate, the
+    difference cbv_study_free - cbv_study over matched (experiment, delta, seed) units, with a
+    bootstrap over those units.
     """
     # every run: the rate grid is a set of runs per (experiment, delta, seed), not tuning noise
     runs = _all_runs(metrics)
@@ -83,6 +84,8 @@ def alpha_rates(history, metrics, metric, n_boot, seed) -> pd.DataFrame:
     wide = runs.pivot_table(
         index=["lr", "experiment", "delta", "seed"], columns="method", values="movement"
     )
+    if not {"cbv_study", FREE} <= set(wide.columns):
+        return pd.DataFrame()
     rng, rows = np.random.default_rng(seed), []
     for lr, g in wide.dropna().groupby(level="lr"):
         diff = (g[FREE] - g["cbv_study"]).to_numpy()
@@ -92,9 +95,10 @@ def alpha_rates(history, metrics, metric, n_boot, seed) -> pd.DataFrame:
 
 
 def _all_runs(metrics) -> pd.DataFrame:
-    """Every stored run with its weight learning rate (shared by cbv_study's coefficients)."""
+    """Every stored run with its coefficients' learning rate (the weights' when shared)."""
     runs = metrics.drop_duplicates("run_key")
-    lr = [(json.loads(c).get("train") or {}).get("lr") for c in runs["config"]]
+    settings = [json.loads(c).get("train") or {} for c in runs["config"]]
+    lr = [t.get("alpha_lr") if t.get("alpha_lr") is not None else t.get("lr") for t in settings]
     return runs[["run_key", "experiment", "method", "delta", "seed"]].assign(lr=lr)
 
 
@@ -106,8 +110,13 @@ def claims(
     cbv: str = "cbv_weight",
     n_boot: int = 1000,
     seed: int = 0,
+    axes: dict | None = None,
 ) -> pd.DataFrame:
     """The poster's claims checked against the stored runs (numbers; ``claims_markdown`` shows).
+
+    ``axes``: the design axes' tables ({"train_size": {"metrics": ..., "predictions": ...},
+    "alpha_rate": {"metrics": ..., "history": ...}}, as ``analysis.axis_tables`` reads them);
+    without them the two claims that need an axis are "not testable".
 
     Columns: claim, compared, effect, ci_low, ci_high, p_value, p_holm (Holm across the rows
     with a p-value), detectable (2.8 x bootstrap SE), verdict. The smallest bootstrap p-value
@@ -172,7 +181,13 @@ def claims(
         )
     )
 
-    trend = size_trend(predictions, metrics, cbv, "all", metric, n_boot, seed)
+    axes = axes or {}
+    sizes = axes.get("train_size") or {}
+    trend = (
+        size_trend(sizes["predictions"], sizes["metrics"], cbv, "all", metric, n_boot, seed)
+        if len(sizes.get("metrics", ()))
+        else pd.DataFrame()
+    )
     claim = "III. CBV fails to beat all-layer fine-tuning on the largest data set"
     if len(trend):
         top = trend.iloc[-1]
@@ -190,13 +205,20 @@ def claims(
         rows.append(_row(claim, text, note="not testable (needs the data-size axis)"))
 
     claim = "III. Optimising the alphas is slow at usual learning rates"
-    rates = alpha_rates(history, metrics, metric, n_boot, seed) if FREE in METHODS else None
+    grid = axes.get("alpha_rate") or {}
+    rates = (
+        alpha_rates(grid["history"], grid["metrics"], metric, n_boot, seed)
+        if len(grid.get("history", ()))
+        else None
+    )
     if rates is not None and len(rates):
         low = rates.iloc[0]
         rows.append(
             _row(
                 claim,
-                f"alpha movement {FREE} - cbv_study at lr={low['lr']:g}",
+                f"alpha movement {FREE} - cbv_study at the lowest coefficient rate "
+                f"{low['lr']:g} (the usual weight rate); rates tried: "
+                + ", ".join(f"{r:g}" for r in rates["lr"]),
                 low.drop("lr").to_dict(),
             )
         )

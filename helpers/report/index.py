@@ -74,16 +74,17 @@ def _claims(reports_dir, profile: str, metric: str) -> str:
         return f'<p class="muted">no stored runs of profile {html.escape(profile)} yet</p>'
     table = analysis.claims(
         metrics,
-        store.collect("curve", profile=profile),
+        store.collect("predictions", profile=profile),
         store.collect("history", profile=profile),
         metric,
+        axes=analysis.axis_tables(store, None, profile),
     )
     runs = metrics.drop_duplicates("run_key")
     experiments = ", ".join(sorted(runs["experiment"].unique()))
     return (
         f"<p>Profile <code>{html.escape(profile)}</code>: {len(runs)} stored runs over "
         f"{html.escape(experiments)}; test {html.escape(metric)}.</p>"
-        + table.to_html(index=False, border=0)
+        + analysis.claims_markdown(table).to_html(index=False, border=0)
     )
 
 
