@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,13 +22,13 @@ PER_EXPERIMENT = ("01_shift_degradation", "02_surgical_baselines", "03_cbv_train
 ANALYSIS = "04_analysis"
 
 
-def to_html(notebook: Path) -> Path:
-    """Render an executed notebook to a standalone HTML file beside it (images embedded)."""
+def to_html(notebook: Path, html: Path | None = None) -> Path:
+    """Render an executed notebook to a standalone HTML file (images embedded), beside it."""
     import nbformat
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
-    html = notebook.with_suffix(".html")
+    html = html or notebook.with_suffix(".html")
     write_text(html, body)
     return html
 
@@ -41,16 +42,24 @@ def execute(name: str, output: Path, parameters: dict) -> Path:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(ROOT) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
-    papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"),
-        str(output),
-        parameters=parameters,
-        cwd=str(NOTEBOOKS),
-        progress_bar=sys.stderr.isatty(),
-        kernel_name="python3",
-        log_output=False,
-    )
-    return to_html(output)
+    # papermill rewrites its output after every cell: a unique name, so that two report
+    # processes on one folder never read each other's half-written notebook; renamed at the end.
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".ipynb")
+    os.close(fd)
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS / f"{name}.ipynb"),
+            tmp,
+            parameters=parameters,
+            cwd=str(NOTEBOOKS),
+            progress_bar=sys.stderr.isatty(),
+            kernel_name="python3",
+            log_output=False,
+        )
+        html = to_html(Path(tmp), output.with_suffix(".html"))
+    finally:
+        os.replace(tmp, output)  # a failed notebook is kept too, for its traceback
+    return html
 
 
 def run_report(

@@ -11,19 +11,32 @@ from helpers.files import write_table
 from helpers.models.loading import load_classifier
 from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
+from helpers.study.lock import claim, work_through
 from helpers.training.checkpoints import clear_resume, load_model, save_model
+from helpers.training.ranks import barrier, is_main
 from helpers.training.strategies import FitInputs, adapt
 
 
 def source_model(study: Study, seed: int):
-    """The model trained on all layers of corpus A (trained once, then loaded from the store)."""
+    """The model trained on all layers of corpus A (trained once, then loaded from the store).
+
+    Raises ``Busy`` while another worker trains it.
+    """
     config = study.source_config(seed)
     key = (SOURCE, 0.0, seed)
     if key in study.kept:
         return study.kept[key]
-    if study.store.is_done(config):
+    with claim(study.store, config) as run:
+        if run.todo:
+            study.kept[key] = _train_source(study, seed, run)
+    if key not in study.kept:
         study.kept[key] = load_model(study.store.run_dir(config) / CHECKPOINT)
-        return study.kept[key]
+    return study.kept[key]
+
+
+def _train_source(study: Study, seed: int, run):
+    """Train, evaluate and (main process only) store the source model of one seed."""
+    config = study.source_config(seed)
     a_train, _ = study.pools["train"]
     a_val, _ = study.pools["validation"]
     n_train = study.profile.n_source_train or len(a_train.frame)
@@ -46,31 +59,39 @@ def source_model(study: Study, seed: int):
         resume_dir=folder / "resume",
     )
     adapted = adapt(get_method("all"), inputs)
-    # Per-corpus test predictions: every mixture's metric follows from these two.
-    test = pd.concat([c.frame for c in study.pools["test"]], ignore_index=True)
-    preds = predict(adapted.model, study.encoded(test), study.profile.train.eval_batch_size)
-    metrics = test_metrics(preds, study.label_names, study.profile.n_boot, seed, mixture=False)
-    save_model(adapted.model, folder / CHECKPOINT)
-    study.store.save(config, metrics, {"predictions": preds, "history": adapted.history})
-    clear_resume(folder / "resume")
-    study.kept[key] = adapted.model
+    run.fence()
+    if is_main():  # the other processes of a data-parallel run wait, then read
+        # Per-corpus test predictions: every mixture's metric follows from these two.
+        test = pd.concat([c.frame for c in study.pools["test"]], ignore_index=True)
+        preds = predict(adapted.model, study.encoded(test), study.profile.train.eval_batch_size)
+        metrics = test_metrics(preds, study.label_names, study.profile.n_boot, seed, mixture=False)
+        save_model(adapted.model, folder / CHECKPOINT)
+        study.store.save(config, metrics, {"predictions": preds, "history": adapted.history})
+        clear_resume(folder / "resume")
     return adapted.model
 
 
-def degradation(study: Study) -> pd.DataFrame:
+def degradation(study: Study, wait: bool = True) -> pd.DataFrame:
     """The source model along delta in [0, 1]: exact expected metrics and sampled mixtures.
 
     Tidy: seed, delta, estimate (expected | sampled), metric, value, ci_low, ci_high. No forward
-    pass beyond the two per-corpus evaluations stored with the source model.
+    pass beyond the two per-corpus evaluations stored with the source model. A source model
+    another worker trains is waited for (``wait``) or left out.
     """
-    frames = []
-    for seed in study.profile.seeds:
-        source_model(study, seed)
-        folder = study.store.run_dir(study.source_config(seed))
-        if not (folder / "curve.parquet").exists():
-            write_table(folder / "curve.parquet", _curve(study, seed))
-        frames.append(pd.read_parquet(folder / "curve.parquet"))
-    return pd.concat(frames, ignore_index=True)
+    seeds = list(study.profile.seeds)
+    done, _ = work_through(seeds, lambda seed: curve(study, seed), wait=wait)
+    frames = [done[s] for s in seeds if s in done]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def curve(study: Study, seed: int) -> pd.DataFrame:
+    """One seed's degradation curve, computed once from the stored source predictions."""
+    source_model(study, seed)
+    folder = study.store.run_dir(study.source_config(seed))
+    if is_main() and not (folder / "curve.parquet").exists():
+        write_table(folder / "curve.parquet", _curve(study, seed))
+    barrier()
+    return pd.read_parquet(folder / "curve.parquet")
 
 
 def _curve(study: Study, seed: int) -> pd.DataFrame:

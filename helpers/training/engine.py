@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
 from helpers.data.encoding import Encoded, collate, pad, train_batches
@@ -34,6 +34,7 @@ from helpers.spec.settings import TrainConfig
 from helpers.training.checkpoints import clear_resume, load_resume, save_resume, trainable_state
 from helpers.training.plan import ALPHA, WEIGHT, Plan, set_frozen_eval, trainable_parameters
 from helpers.training.prefix import CACHE, fingerprint, skip_prefix
+from helpers.training.ranks import agree
 
 
 class NonFiniteLossError(RuntimeError):
@@ -55,7 +56,13 @@ class FitResult:
 def make_accelerator() -> Accelerator:
     """bf16 autocast on GPUs, full precision on CPUs; scale-out comes from `accelerate launch`."""
     cuda = torch.cuda.is_available()
-    return Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
+    # Under several processes Accelerate wraps the model in DDP, which averages gradients. Its
+    # buffer broadcast is switched off: these encoders hold only constant buffers (position ids),
+    # and the frozen-prefix path swaps modules out, leaving DDP nothing to broadcast (a crash).
+    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+    return Accelerator(
+        mixed_precision="bf16" if cuda else "no", cpu=not cuda, kwargs_handlers=[ddp]
+    )
 
 
 def _lr_factor(step: int, total: int, warmup: int) -> float:
@@ -156,7 +163,8 @@ def fit(
         else set(range(cfg.checkpoint_every - 1, total, cfg.checkpoint_every)) | eval_at
     )
     start = time.perf_counter()
-    bar = tqdm(total=total, initial=first_step, desc=desc, disable=not progress, leave=False)
+    quiet = not progress or not accelerator.is_main_process  # one bar, not one per process
+    bar = tqdm(total=total, initial=first_step, desc=desc, disable=quiet, leave=False)
     train_mode()
     order = {}  # epoch -> its batches, drawn once
     for step in range(first_step, total):
@@ -179,10 +187,13 @@ def fit(
         )
         out = forward(batch, index, train_feats if depth else None)
         loss = out.loss
-        if not torch.isfinite(loss):
+        seen = loss.detach()
+        if accelerator.num_processes > 1:  # the whole batch's loss, the same on every process
+            seen = accelerator.reduce(seen, reduction="mean")
+        if not torch.isfinite(seen):
             bar.close()
             raise NonFiniteLossError(
-                f"{desc}: loss became {loss.item()} at step {step}; lower the learning rate"
+                f"{desc}: loss became {seen.item()} at step {step}; lower the learning rate"
             )
         accelerator.backward(loss)
         if cfg.max_grad_norm:
@@ -206,7 +217,7 @@ def fit(
                 "epoch": epoch,
                 "split": "train",
                 "metric": "loss",
-                "value": float(loss.detach()),
+                "value": float(seen),
             }
         )
         if plan.record:
@@ -215,7 +226,8 @@ def fit(
                 for k, v in plan.record(core).items()
             ]
         if step in eval_at:
-            scores = validate()
+            # Scored on the main process and broadcast: every process keeps the same checkpoint.
+            scores = agree(validate)
             train_mode()
             rows += [
                 {"step": step, "epoch": epoch, "split": "validation", "metric": m, "value": v}
@@ -223,7 +235,8 @@ def fit(
             ]
             if scores[cfg.select_metric] > best_score:
                 best_score, best_step, best = scores[cfg.select_metric], step, trainable_state(core)
-        if resume_dir is not None and step in save_at and step + 1 < total:
+        writes = resume_dir is not None and accelerator.is_main_process  # only the main writes
+        if writes and step in save_at and step + 1 < total:
             save_resume(
                 resume_dir,
                 core,
@@ -236,7 +249,8 @@ def fit(
     seconds = time.perf_counter() - start
     core.load_state_dict(best, strict=False)
     model.eval()
-    clear_resume(resume_dir)
+    if accelerator.is_main_process:
+        clear_resume(resume_dir)
     return FitResult(
         pd.DataFrame(rows),
         best_step=best_step,
