@@ -13,7 +13,7 @@ from helpers.study.lock import claim, work_through
 from helpers.study.source import curve, source_model
 from helpers.training.checkpoints import clear_resume, load_model, save_model
 from helpers.training.engine import NonFiniteLossError
-from helpers.training.ranks import is_main
+from helpers.training.ranks import agree, is_main
 from helpers.training.strategies import Adapted, FitInputs, adapt
 
 
@@ -58,6 +58,8 @@ def run_method(study: Study, name: str, delta: float, seed: int) -> pd.DataFrame
     """
     delta = check_delta(delta)
     config = study.method_config(name, delta, seed)
+    if not agree(lambda: study.store.is_done(config)):
+        source_model(study, seed)  # needed first: raises Busy while another worker trains it
     with claim(study.store, config) as run:
         if run.todo:
             adapted = _adapt(study, name, delta, seed)

@@ -209,6 +209,9 @@ def claim(store: Store, config: dict) -> Iterator[Claim]:
         barrier()
         if is_main():
             lock.release()
+    if state == "mine" and is_main():  # one line per stored run: which worker computed it
+        where = f"{socket.gethostname()}:{os.getpid()}"
+        print(f"[{where}] computed and stored run {lock.key} ({config['method']})", flush=True)
 
 
 def work_through(
