@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from helpers.errors import UserError
 
@@ -46,18 +47,64 @@ def _report(args) -> None:
 
 
 def _run(args) -> None:
-    from helpers.report.preflight import plan_run
-    from helpers.study.adaptation import run_experiment
-    from helpers.study.experiment import open_study
-
     _use_config(args)
+    if args.submitit is not None:
+        return _submit(args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from helpers.report.preflight import plan_run
+    from helpers.study.adaptation import run_all, run_items
+    from helpers.study.axes import run_axes
+    from helpers.study.experiment import SOURCE, open_study
+    from helpers.study.tuning import tune
+
     plan = plan_run(args.profile, args.experiments, args.data_dir, args.reports_dir)
     # Open every study first: a bad corpus or size in the last experiment fails before training.
     studies = [
         open_study(e.name, args.profile, plan.data_root, plan.reports) for e in plan.experiments
     ]
-    for study in studies:
-        run_experiment(study)
+    items = [i for s in studies for i in run_items(s, args.methods)]
+    # Every source model first: a second worker starts the next experiment's, not a wait.
+    items = [i for i in items if i[1] == SOURCE] + [i for i in items if i[1] != SOURCE]
+    for study in studies:  # learning rates chosen on validation before the grid runs
+        tune(study, args.methods or [*study.profile.surgical, *study.profile.cbv])
+    done, _, failed = run_all(items)
+    if not args.methods:
+        for study in studies:  # the design axes of the claims that need one
+            run_axes(study)
+    print(
+        f"{len(done) - len(failed)} of {len(items)} runs stored"
+        + (" (failed: see above)" if failed else "")
+    )
+
+
+def _submit(args) -> None:
+    from helpers.paths import reports_root
+    from helpers.study.cluster import submit_workers
+
+    argv = ["--profile", args.profile]
+    if args.experiments:
+        argv += ["--experiments", *args.experiments]
+    if args.methods:
+        argv += ["--methods", *args.methods]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    if args.data_dir:  # absolute: a job may start in another folder
+        argv += ["--data-dir", str(Path(args.data_dir).resolve())]
+    reports = reports_root(args.reports_dir)
+    argv += ["--reports-dir", str(reports)]
+    submit_workers(
+        argv,
+        args.submitit,
+        reports / "submitit",
+        cluster=args.submitit_cluster,
+        partition=args.slurm_partition,
+        timeout_min=args.slurm_time,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=args.cpus_per_worker,
+    )
 
 
 def _readme(args) -> None:
@@ -100,16 +147,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
-        help="train and store every run of the series without notebooks "
-        "(for batch jobs and `accelerate launch`); `report` then renders them",
+        help="train and store every run of the series without notebooks (one worker; start "
+        "several on one store, or --submitit N jobs); `report` then renders them",
     )
     p.add_argument("--profile", default="quick", help="smoke, quick (default) or full")
     p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
+    p.add_argument("--methods", nargs="*", help="method names (default: the profile's)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
     p.add_argument("--reports-dir", help="where results go (default: reports/)")
     p.add_argument(
         "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
     )
+    p.add_argument("--threads", type=int, help="torch CPU threads of this worker")
+    p.add_argument(
+        "--submitit",
+        type=int,
+        metavar="N",
+        help="submit N worker jobs (Slurm via submitit) instead of working here",
+    )
+    p.add_argument(
+        "--submitit-cluster",
+        default="slurm",
+        choices=["slurm", "local"],
+        help="slurm (default) or local (the jobs as processes of this machine)",
+    )
+    p.add_argument("--slurm-partition", help="Slurm partition of the worker jobs")
+    p.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per job (1440)")
+    p.add_argument("--gpus-per-worker", type=int, default=0, help="GPUs per job (0)")
+    p.add_argument("--cpus-per-worker", type=int, help="CPUs per job")
     p.set_defaults(func=_run)
 
     p = sub.add_parser(

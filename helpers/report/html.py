@@ -72,8 +72,11 @@ def for_readers(nb, show_code: bool = False):
     return nb
 
 
-def to_html(notebook: Path, show_code: bool = False, index: str = "../index.html") -> Path:
-    """Render an executed notebook to a standalone HTML report beside it (images embedded).
+def to_html(
+    notebook: Path, show_code: bool = False, index: str = "../index.html", html: Path | None = None
+) -> Path:
+    """Render an executed notebook to a standalone HTML report (images embedded): ``html``, by
+    default beside the notebook.
 
     ``index``: the link back to the list of reports, relative to the report.
     """
@@ -90,6 +93,6 @@ def to_html(notebook: Path, show_code: bool = False, index: str = "../index.html
     body, _ = exporter.from_notebook_node(
         nb, resources={"cbv_show_code": show_code, "cbv_index": index}
     )
-    html = Path(notebook).with_suffix(".html")
+    html = Path(html or Path(notebook).with_suffix(".html"))
     write_text(html, body)
     return html

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from helpers.files import atomic_write
 from helpers.paths import figures_root
 from helpers.spec.methods import method_order
 
@@ -195,8 +196,8 @@ def save(fig: plt.Figure, experiment: str, name: str, root=None, profile=None) -
     (the committed one) and reports/figures/<profile>/ for any other (``paths.figures_root``).
     """
     path = figures_root(root, profile) / experiment / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    # Atomic: two report processes on one folder never leave a figure half-written.
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     return path
 
 

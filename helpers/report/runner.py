@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,12 +33,16 @@ def execute(name: str, output: Path, parameters: dict, show_code: bool = False) 
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(ROOT) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+    # papermill rewrites its output after every cell: a unique name, so that two report
+    # processes on one folder never read each other's half-written notebook; renamed at the end.
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".ipynb")
+    os.close(fd)
     # The kernel inherits this: progress as lines (forwarded below), no per-step bars.
     os.environ[LINES_ENV] = "1"
     try:
         papermill.execute_notebook(
             str(NOTEBOOKS / f"{name}.ipynb"),
-            str(output),
+            tmp,
             parameters=parameters,
             cwd=str(NOTEBOOKS),
             progress_bar=False,  # a per-cell bar says little; the study's lines say more
@@ -46,9 +51,11 @@ def execute(name: str, output: Path, parameters: dict, show_code: bool = False) 
             stderr_file=ProgressEcho(PREFIX),
             config=kernel_config(),
         )
+        html = to_html(Path(tmp), show_code, html=output.with_suffix(".html"))
     finally:
         os.environ.pop(LINES_ENV, None)  # notebooks opened later in this process keep bars
-    return to_html(output, show_code)
+        os.replace(tmp, output)  # a failed notebook is kept too, for its traceback
+    return html
 
 
 def run_report(

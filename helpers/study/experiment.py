@@ -30,9 +30,9 @@ from helpers.spec.experiments import Experiment, Profile, load_experiment, load_
 from helpers.spec.methods import CODE_VERSION, code_version, get_method
 from helpers.spec.settings import TrainConfig
 from helpers.study.progress import bars_wanted
-from helpers.study.store import Store, run_key
+from helpers.study.store import Store
 
-SHARED_MODELS = "_models"  # store folder of models shared across experiments (source models)
+SHARED_MODELS = "_models"  # store area of models shared across experiments (source models)
 TUNING = "tuning.parquet"  # the tuned learning rates, beside an experiment's runs
 CHECKPOINT = "model"  # folder of a stored model (safetensors, via save_pretrained)
 SOURCE = "source"  # the method name of a source model's run
@@ -143,6 +143,7 @@ class Study:
         """The source model's identity: shared by every experiment with the same corpus A."""
         e, p = self.experiment, self.profile
         return {
+            "experiment": SHARED_MODELS,  # a store area apart from every experiment's runs
             "role": "source_model",
             "data": {"source": self.fingerprints["source"]},
             "code_version": {SOURCE: CODE_VERSION[SOURCE]},
@@ -159,8 +160,7 @@ class Study:
 
     def source_model_dir(self, seed: int) -> Path:
         """Where the shared source model of a seed is kept (outside any experiment's runs)."""
-        config = self.source_model_config(seed)
-        return self.store.root / SHARED_MODELS / config["profile"] / run_key(config)
+        return self.store.run_dir(self.source_model_config(seed))
 
     def source_config(self, seed: int) -> dict:
         """This experiment's run of the source model: its evaluation on A and B."""

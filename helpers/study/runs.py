@@ -11,9 +11,11 @@ from helpers.evaluation.metrics import bootstrap, test_metrics
 from helpers.evaluation.predictions import predict
 from helpers.spec.methods import bases, get_method
 from helpers.study.experiment import CHECKPOINT, Study
+from helpers.study.lock import claim
 from helpers.study.source import source_model
 from helpers.study.store import canonical
 from helpers.training.checkpoints import clear_resume, load_model, save_model
+from helpers.training.ranks import agree, is_main
 from helpers.training.strategies import Adapted, FitInputs, adapt
 
 NO_CI = {"ci_low": float("nan"), "ci_high": float("nan")}
@@ -45,13 +47,19 @@ def _adapt(
             study.label_names,
             study.train_config(name, overrides),
             study.progress,
-            reuse=lambda base: _adapt(study, base, delta, seed),
+            reuse=lambda base: _base(study, base, delta, seed),
             resume_dir=folder / "resume",
         )
         adapted = adapt(get_method(name), inputs)
     if name in bases():
         study.kept[key] = adapted
     return adapted
+
+
+def _base(study: Study, name: str, delta: float, seed: int) -> Adapted:
+    """A method others build on: first stored as a run of its own, by whichever worker claims it."""
+    run_method(study, name, delta, seed)
+    return _adapt(study, name, delta, seed)
 
 
 def run_method(
@@ -61,17 +69,29 @@ def run_method(
 
     Tidy metrics: the validation mixture (what tuning and selection see, no interval), each
     whole test pool, and the delta-mixture's exact expected metric from both pools, with 95%
-    bootstrap intervals over test examples.
+    bootstrap intervals over test examples; and the run's wall time. Raises ``Busy`` while
+    another worker computes this run or a run it needs.
     """
     delta = check_delta(delta)
     config = study.method_config(name, delta, seed, overrides)
-    if study.store.is_done(config):
-        return study.store.load(config)
-    start = time.perf_counter()
-    adapted = _adapt(study, name, delta, seed, overrides)
+    if not agree(lambda: study.store.is_done(config)):
+        source_model(study, seed)  # needed first: raises Busy while another worker trains it
+    with claim(study.store, config) as run:
+        if run.todo:
+            start = time.perf_counter()
+            adapted = _adapt(study, name, delta, seed, overrides)
+            run.fence()
+            if is_main():  # the other processes of a data-parallel run wait, then read
+                _store(study, config, adapted, delta, seed, start)
+    return study.store.load(config)
+
+
+def _store(study: Study, config: dict, adapted: Adapted, delta: float, seed: int, start: float):
+    """Evaluate an adapted model on validation and both whole test pools, and store the run."""
     batch = study.profile.train.eval_batch_size
     preds = predict(adapted.model, study.test_set, batch)
     val = predict(adapted.model, study.encoded(study.mixture("validation", delta, seed)), batch)
+    cost = pd.DataFrame([{"split": "cost", "metric": "seconds"}])
     metrics = pd.concat(
         [
             bootstrap(val, study.label_names, n_boot=1).assign(split="validation", **NO_CI),
@@ -79,9 +99,7 @@ def run_method(
                 preds, study.label_names, study.profile.n_boot, seed, study.weights(delta)
             ),
             # what this run cost here: fitting and evaluating, in seconds of wall time
-            pd.DataFrame(
-                [{"split": "cost", "metric": "seconds", "value": time.perf_counter() - start}]
-            ).assign(**NO_CI),
+            cost.assign(value=time.perf_counter() - start, **NO_CI),
         ],
         ignore_index=True,
     )
@@ -91,11 +109,10 @@ def run_method(
             {"group": list(adapted.alphas), "alpha": list(adapted.alphas.values())}
         )
     folder = study.store.run_dir(config)
-    if name in bases():
+    if config["method"] in bases():
         save_model(adapted.model, folder / CHECKPOINT)
     study.store.save(config, metrics, tables)
     clear_resume(folder / "resume")
-    return study.store.load(config)
 
 
 def copy_run(
@@ -104,8 +121,14 @@ def copy_run(
     """Store a finished run of ``source`` (with ``overrides``) as ``target``'s run with its own
     settings: the same computation under another identity, so nothing is trained twice."""
     into = target.method_config(name, delta, seed)
-    if target.store.is_done(into):
-        return
+    with claim(target.store, into) as run:
+        if run.todo:
+            run.fence()
+            if is_main():
+                _copy(source, target, name, delta, seed, overrides, into)
+
+
+def _copy(source: Study, target: Study, name, delta, seed, overrides, into: dict) -> None:
     src = source.method_config(name, delta, seed, overrides)
     tables = {
         t: source.store.load(src, t)

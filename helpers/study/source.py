@@ -13,24 +13,27 @@ import pandas as pd
 from helpers.data.mixing import sample_mixture
 from helpers.evaluation.metrics import bootstrap, expected_curve, test_metrics
 from helpers.evaluation.predictions import predict
-from helpers.files import write_json, write_table
 from helpers.models.loading import load_classifier
 from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
+from helpers.study.lock import claim, work_through
 from helpers.study.progress import RunProgress
 from helpers.training.checkpoints import clear_resume, load_model, save_model
+from helpers.training.ranks import barrier, is_main
 from helpers.training.strategies import FitInputs, adapt
 
 
-def _train_source(study: Study, seed: int):
-    """Fine-tune every layer on corpus A (early stopping on A's validation macro-F1)."""
+def _train_source(study: Study, seed: int, run) -> None:
+    """Fine-tune every layer on corpus A (early stopping on A's validation macro-F1); the main
+    process stores the model as a run of the shared models' area."""
     a_train, _ = study.pools["train"]
     a_val, _ = study.pools["validation"]
     n_train = study.profile.n_source_train or len(a_train.frame)
     n_val = study.profile.n_val or len(a_val.frame)
     train = sample_mixture(a_train.frame, a_train.frame, 0.0, n_train, seed, stream="source-train")
     val = sample_mixture(a_val.frame, a_val.frame, 0.0, n_val, seed, stream="source-validation")
-    folder = study.source_model_dir(seed)
+    config = study.source_model_config(seed)
+    folder = study.store.run_dir(config)
     inputs = FitInputs(
         load_classifier(study.profile.model, study.label_names, seed=seed),
         study.encoded(train),
@@ -41,57 +44,83 @@ def _train_source(study: Study, seed: int):
         resume_dir=folder / "resume",
     )
     adapted = adapt(get_method("all"), inputs)
-    # The checkpoint is written last: a folder holding it is a finished source model.
-    write_table(folder / "history.parquet", adapted.history)
-    write_json(folder / "config.json", study.source_model_config(seed))
-    save_model(adapted.model, folder / CHECKPOINT)
-    clear_resume(folder / "resume")
-    return adapted.model
+    run.fence()
+    if is_main():  # the other processes of a data-parallel run wait, then read
+        metric = study.profile.source_train.select_metric
+        best = pd.DataFrame(
+            [{"split": "validation", "metric": metric, "value": adapted.fits[0].best_score}]
+        )
+        save_model(adapted.model, folder / CHECKPOINT)
+        study.store.save(config, best, {"history": adapted.history})
+        clear_resume(folder / "resume")
+
+
+def _shared_model(study: Study, seed: int):
+    """The source model of a seed: trained by whichever worker claims it, then loaded."""
+    config = study.source_model_config(seed)
+    with claim(study.store, config) as run:
+        if run.todo:
+            _train_source(study, seed, run)
+    return load_model(study.store.run_dir(config) / CHECKPOINT)
 
 
 def source_model(study: Study, seed: int):
-    """The model trained on all layers of corpus A, with this experiment's run of it stored."""
+    """The model trained on all layers of corpus A, with this experiment's run of it stored.
+
+    Raises ``Busy`` while another worker trains or evaluates it.
+    """
     key = (SOURCE, 0.0, seed)
     if key in study.kept:
         return study.kept[key]
-    folder = study.source_model_dir(seed)
-    if (folder / CHECKPOINT).exists():
-        model = load_model(folder / CHECKPOINT)
-    else:
-        model = _train_source(study, seed)
+    model = _shared_model(study, seed)
     config = study.source_config(seed)
-    if not study.store.is_done(config):
-        # Per-corpus test predictions: every mixture's metric follows from these two.
-        preds = predict(model, study.test_set, study.profile.train.eval_batch_size)
-        metrics = test_metrics(preds, study.label_names, study.profile.n_boot, seed)
-        history = pd.read_parquet(folder / "history.parquet")
-        study.store.save(config, metrics, {"predictions": preds, "history": history})
+    with claim(study.store, config) as run:
+        if run.todo:
+            run.fence()
+            if is_main():
+                # Per-corpus test predictions: every mixture's metric follows from these two.
+                preds = predict(model, study.test_set, study.profile.train.eval_batch_size)
+                metrics = test_metrics(preds, study.label_names, study.profile.n_boot, seed)
+                shared = study.store.run_dir(study.source_model_config(seed))
+                history = pd.read_parquet(shared / "history.parquet")
+                study.store.save(config, metrics, {"predictions": preds, "history": history})
     study.kept[key] = model
     return model
 
 
-def degradation(study: Study) -> pd.DataFrame:
+def degradation(study: Study, wait: bool = True) -> pd.DataFrame:
     """The source model along delta in [0, 1]: exact expected metrics and sampled mixtures.
 
     Tidy: seed, delta, estimate (expected | sampled | majority), metric, value, ci_low, ci_high.
     ``majority`` is the classifier that always answers the most frequent class of A's training
     split: the floor every trained model has to clear. No forward pass beyond the two
-    per-corpus evaluations stored with the source model.
+    per-corpus evaluations stored with the source model. A source model another worker trains
+    is waited for (``wait``) or left out.
     """
-    frames = []
-    todo = [s for s in study.profile.seeds if not study.store.is_done(study.source_config(s))]
+    seeds = list(study.profile.seeds)
+    todo = [s for s in seeds if not study.store.is_done(study.source_config(s))]
     progress = RunProgress([SOURCE] * len(todo), "source model")
-    for seed in study.profile.seeds:
+
+    def one(seed: int) -> pd.DataFrame:
         if seed in todo:
             progress.start(f"{study.experiment.name} on {study.experiment.source} seed={seed}")
-        source_model(study, seed)
-        config = study.source_config(seed)
-        if not study.store.has_table(config, "curve"):
-            # A curve that fails verification fails its run's manifest: source_model has
-            # just redone the run, so the curve is computed again from verified predictions.
-            study.store.add_table(config, "curve", _curve(study, seed))
-        frames.append(study.store.load(config, "curve"))
-    return pd.concat(frames, ignore_index=True)
+        return curve(study, seed)
+
+    done, _ = work_through(seeds, one, wait=wait)
+    frames = [done[s] for s in seeds if s in done]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def curve(study: Study, seed: int) -> pd.DataFrame:
+    """One seed's degradation curve, computed once from the stored source predictions."""
+    source_model(study, seed)
+    config = study.source_config(seed)
+    if is_main() and not study.store.has_table(config, "curve"):
+        # A curve that fails verification fails its run's manifest: source_model has just
+        # redone the run, so the curve is computed again from verified predictions.
+        study.store.add_table(config, "curve", _curve(study, seed))
+    barrier()
+    return study.store.load(config, "curve")
 
 
 def _curve(study: Study, seed: int) -> pd.DataFrame:

@@ -135,8 +135,9 @@ class Store:
         frames = []
         for path in sorted(self.root.glob(f"*/{profile or '*'}/*/{MANIFEST}")):
             folder = path.parent
-            if experiments and folder.parent.parent.name not in experiments:
-                continue
+            area = folder.parent.parent.name
+            if area.startswith("_") or (experiments and area not in experiments):
+                continue  # "_" areas hold shared pieces (source models), not experiments' runs
             if not self._trusted(folder):
                 continue
             manifest = read_manifest(folder)

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
 from helpers.data.encoding import Encoded, collate, pad, train_batches
@@ -35,6 +35,7 @@ from helpers.spec.settings import TrainConfig
 from helpers.training.checkpoints import clear_resume, load_resume, save_resume, trainable_state
 from helpers.training.plan import ALPHA, WEIGHT, Plan, trainable_parameters
 from helpers.training.prefix import CACHE, fingerprint, skip_prefix
+from helpers.training.ranks import agree
 
 MINORITY_SHARE = 0.3  # a class under this share of the training set gets a balanced loss weight
 
@@ -58,7 +59,13 @@ class FitResult:
 def make_accelerator() -> Accelerator:
     """bf16 autocast on GPUs, full precision on CPUs; scale-out comes from `accelerate launch`."""
     cuda = torch.cuda.is_available()
-    return Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
+    # Under several processes Accelerate wraps the model in DDP, which averages gradients. Its
+    # buffer broadcast is switched off: these encoders hold only constant buffers (position ids),
+    # and the frozen-prefix path swaps modules out, leaving DDP nothing to broadcast (a crash).
+    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+    return Accelerator(
+        mixed_precision="bf16" if cuda else "no", cpu=not cuda, kwargs_handlers=[ddp]
+    )
 
 
 def class_weights(labels: np.ndarray, num_labels: int, rule: str) -> torch.Tensor | None:
@@ -176,7 +183,8 @@ def fit(
     every = cfg.checkpoint_every
     save_at = eval_at | (set(range(every - 1, total, every)) if every else set())
     start = time.perf_counter()
-    bar = tqdm(total=total, initial=first_step, desc=desc, disable=not progress, leave=False)
+    quiet = not progress or not accelerator.is_main_process  # one bar, not one per process
+    bar = tqdm(total=total, initial=first_step, desc=desc, disable=quiet, leave=False)
     train_mode()
     order = {}  # epoch -> its batches, drawn once
     for step in range(first_step, total):
@@ -193,10 +201,13 @@ def fit(
         loss = F.cross_entropy(logits(train, index).float(), labels, weight=weights)
         if plan.penalty:
             loss = loss + plan.penalty()
-        if not torch.isfinite(loss):
+        seen = loss.detach()
+        if accelerator.num_processes > 1:  # the whole batch's loss, the same on every process
+            seen = accelerator.reduce(seen, reduction="mean")
+        if not torch.isfinite(seen):
             bar.close()
             raise NonFiniteLossError(
-                f"{desc}: loss became {loss.item()} at step {step}; lower the learning rate"
+                f"{desc}: loss became {seen.item()} at step {step}; lower the learning rate"
             )
         accelerator.backward(loss)
         if cfg.max_grad_norm:
@@ -212,11 +223,12 @@ def fit(
         if plan.after_step:
             plan.after_step(core)
         row = {"step": step, "epoch": epoch, "split": "train"}
-        rows.append({**row, "metric": "loss", "value": float(loss.detach())})
+        rows.append({**row, "metric": "loss", "value": float(seen)})
         if plan.record:
             rows += [{**row, "metric": k, "value": v} for k, v in plan.record(core).items()]
         if step in eval_at:
-            scores = validate()
+            # Scored on the main process and broadcast: every process keeps the same checkpoint.
+            scores = agree(validate)
             train_mode()
             row["split"] = "validation"
             rows += [{**row, "metric": m, "value": v} for m, v in scores.items()]
@@ -225,7 +237,8 @@ def fit(
                 best_score, best_step, stale = scores[cfg.select_metric], step, 0
                 best = trainable_state(core)
         stop = cfg.patience and stale >= cfg.patience
-        if resume_dir is not None and step in save_at and step + 1 < total and not stop:
+        writes = resume_dir is not None and accelerator.is_main_process  # only the main writes
+        if writes and step in save_at and step + 1 < total and not stop:
             progress_state = {"step": step + 1, "rows": rows, "stale": stale}
             progress_state.update(best_score=best_score, best_step=best_step)
             save_resume(resume_dir, core, optimizer, progress_state, best)
@@ -236,7 +249,8 @@ def fit(
     seconds = time.perf_counter() - start
     core.load_state_dict(best, strict=False)
     model.eval()
-    clear_resume(resume_dir)
+    if accelerator.is_main_process:
+        clear_resume(resume_dir)
     return FitResult(
         pd.DataFrame(rows),
         best_step=best_step,

@@ -7,7 +7,17 @@ from tools.bench.config import TRAINER
 
 def to_markdown(result: dict) -> str:
     """The targets (PASS/MISS and by how much), then the raw numbers, as Markdown."""
-    sections = (_header, _targets, _training, _flop_rate, _evaluation, _curve, _experiment, _notes)
+    sections = (
+        _header,
+        _targets,
+        _training,
+        _flop_rate,
+        _evaluation,
+        _curve,
+        _experiment,
+        _scaleout,
+        _notes,
+    )
     return "\n".join(line for section in sections for line in section(result))
 
 
@@ -206,6 +216,29 @@ def _experiment(result: dict) -> list[str]:
         + (" (a notebook failed)" if quick["failed"] else "")
         + ".",
     ]
+
+
+def _scaleout(result: dict) -> list[str]:
+    """Wall time of one experiment's runs under each way of spending the cores."""
+    s = result.get("scaleout")
+    if not s:
+        return []
+    lines = [
+        "",
+        "## Scale-out",
+        "",
+        f"`python -m helpers run --profile {s['profile']} --experiments {s['experiment']}` on "
+        "a fresh store per layout; whole command, start-up included.",
+        "",
+        "| layout | wall time (s) | runs stored | speed-up |",
+        "|---|---|---|---|",
+    ]
+    for r in s["rows"]:
+        failed = " (FAILED)" if r["failed"] else ""
+        lines.append(
+            f"| {r['layout']}{failed} | {r['seconds']:.1f} | {r['runs']} | {r['speedup']:.2f}x |"
+        )
+    return lines
 
 
 def _notes(result: dict) -> list[str]:

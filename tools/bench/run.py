@@ -23,6 +23,7 @@ from tools.bench.evaluation import curve_cost, time_eval
 from tools.bench.flops import flop_model
 from tools.bench.machine import device, machine, matmul_peak
 from tools.bench.markdown import to_markdown
+from tools.bench.scaleout import time_scaleout
 from tools.bench.targets import targets
 from tools.bench.training import summarise_training, training_runs
 
@@ -84,6 +85,10 @@ def _measure(
         f"(naive {curve['naive']['evaluations']:g})"
     )
     quick = time_quick_experiment(cfg.experiment, root, log) if quick_experiment else None
+    log("  scale-out, smoke profile (fresh store per layout):")
+    scaleout = time_scaleout(
+        "smoke", cfg.experiment, root, cpus=min(2, os.cpu_count() or 1), log=log
+    )
 
     info["load_average_end"] = list(os.getloadavg())
     return {
@@ -108,6 +113,7 @@ def _measure(
         "evaluation": evaluation,
         "degradation_curve": curve,
         "quick_experiment": quick,
+        "scaleout": scaleout,
         "targets": targets(training, curve, quick),
     }
 
