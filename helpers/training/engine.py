@@ -193,12 +193,18 @@ def fit(
         if epoch not in order:
             rng = np.random.default_rng([cfg.seed, epoch])
             order = {epoch: train_batches(len(train), cfg.batch_size, rng)}
-        index = order[epoch][within]
-        if accelerator.num_processes > 1:  # under `accelerate launch`: one shard per process
-            index = index[accelerator.process_index :: accelerator.num_processes]
+        batch = order[epoch][within]
+        shards = accelerator.num_processes  # under torchrun / accelerate launch: one per process
+        index = batch[accelerator.process_index :: shards]
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         labels = torch.from_numpy(train.labels[index]).to(device)
-        loss = F.cross_entropy(logits(train, index).float(), labels, weight=weights)
+        # The whole batch's (weighted) mean, whatever the shards: each process's sum over the
+        # batch's total weight, times the process count, since DDP averages the gradients.
+        losses = F.cross_entropy(
+            logits(train, index).float(), labels, weight=weights, reduction="none"
+        )
+        weight_sum = len(batch) if weights is None else weights[train.labels[batch]].sum()
+        loss = losses.sum() * shards / weight_sum
         if plan.penalty:
             loss = loss + plan.penalty()
         seen = loss.detach()
