@@ -6,7 +6,7 @@ PROFILE ?= quick
 EXPERIMENTS ?=
 DATA_DIR ?= $(or $(CBV_DATA_DIR),data/raw)
 
-.PHONY: setup data report test lint readme bench clean-reports
+.PHONY: setup data report reference test lint readme bench clean-reports
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ data: setup
 
 report: data
 	$(PY) -m helpers report --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
+
+# The committed reference run (three seeds at the quick profile's sizes) into results/: stored
+# runs are skipped, so it can be completed in pieces; then the README's results from it.
+reference: data
+	$(PY) -m helpers run --profile reference --data-dir $(DATA_DIR) --reports-dir results $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
+	$(PY) -m helpers readme --profile reference --reports-dir results --no-figures
 
 test: setup
 	$(PY) -m pytest -q

@@ -7,7 +7,6 @@ import csv
 import itertools
 import json
 import random
-import subprocess
 from pathlib import Path
 
 import nbformat
@@ -15,9 +14,10 @@ import pytest
 import yaml
 
 from helpers.errors import UserError
-from helpers.paths import EXPERIMENTS_ENV, EXPERIMENTS_FILE, ROOT
+from helpers.paths import EXPERIMENTS_ENV, EXPERIMENTS_FILE
 from helpers.report.preflight import plan_run
 from helpers.report.runner import ANALYSIS, PER_EXPERIMENT, run_report
+from tests.conftest import git_status
 
 SIZES = {"train": 80, "validation": 24, "test": 40}  # per corpus: the smoke profile fits
 GOOD = ["great", "lovely", "superb", "charming", "brilliant", "delightful"]
@@ -82,16 +82,6 @@ def declarations(books: Path, films: Path) -> tuple[dict, dict]:
         "split": "part",
     }
     return source, target
-
-
-def git_status() -> str:
-    return subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 @pytest.fixture

@@ -74,13 +74,7 @@ def readme_results(
             f"no stored runs of profile {profile!r}; run `python -m helpers report "
             f"--profile {profile}` first (or pass --reports-dir)"
         )
-    claims = analysis.claims(
-        metrics,
-        store.collect("predictions", profile=profile),
-        store.collect("history", profile=profile),
-        metric,
-        axes=analysis.axis_tables(store, None, profile),
-    )
+    claims = analysis.stored_claims(store, profile, metric)
     runs = metrics.drop_duplicates("run_key")
     experiments = sorted(runs["experiment"].unique())
     shown = ""

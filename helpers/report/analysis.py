@@ -133,3 +133,66 @@ def axis_tables(store, experiments, profile: str) -> dict:
     """The design axes' stored tables (``helpers.study.axes``), by axis and table name."""
     tables = ("metrics", "predictions", "history")
     return {a: {t: store.collect(t, experiments, f"{profile}/{a}") for t in tables} for a in AXES}
+
+
+# Published results on a corpus's own test split, to set our source model beside (facts
+# carried over from the papers, as reported).
+PUBLISHED = {
+    "tweeteval_hate": (
+        "macro_f1",
+        0.47,
+        "TweetEval paper (Barbieri et al. 2020), RoBERTa-base: about 0.47",
+    ),
+}
+
+
+def source_baselines(curve: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The source model on corpus A (delta = 0) beside the majority-class classifier and, where
+    one exists, the published result on that corpus: is the source model worth adapting?"""
+    at_a = curve[(curve["delta"] == 0.0) & curve["estimate"].isin(["expected", "majority"])]
+    table = at_a.pivot_table(index="metric", columns="estimate", values="value").rename(
+        columns={"expected": "source model (mean over seeds)", "majority": "majority class"}
+    )
+    if source in PUBLISHED:
+        metric, value, where = PUBLISHED[source]
+        table.loc[metric, f"published: {where}"] = value
+    return table.round(4)
+
+
+def constant_runs(metrics: pd.DataFrame, share: float = 0.95) -> pd.DataFrame:
+    """Runs that answer one class for more than ``share`` of their test mixture (flagged)."""
+    rows = metrics[(metrics["split"] == "test") & (metrics["metric"] == "top_class_share")]
+    flagged = rows[rows["value"] > share]
+    columns = ["experiment", "method", "delta", "seed", "value"]
+    return flagged[columns].rename(columns={"value": "top_class_share"}).reset_index(drop=True)
+
+
+def tuning_table(path) -> pd.DataFrame:
+    """The learning rates tried per method, their validation score and cost, and the choice."""
+    if not path.exists():
+        return pd.DataFrame({"note": ["this profile has no tuning grid"]})
+    table = pd.read_parquet(path)
+    columns = [c for c in table.columns if c.startswith("val_")]
+    return table[["method", "setting", "value", *columns, "seconds", "chosen"]]
+
+
+def tuning_takeaway(table: pd.DataFrame) -> str:
+    """One line on what tuning cost: its runs and their wall time."""
+    if "seconds" not in table:
+        return "No tuning: every method ran at the profile's learning rates."
+    return (
+        f"**Tuning** tried {len(table)} settings over {table['method'].nunique()} methods at one "
+        f"delta and seed, {table['seconds'].sum() / 60:.1f} min of wall time here; each method "
+        "then runs every seed and delta at its choice (the chosen trial is reused, not rerun)."
+    )
+
+
+def stored_claims(store, profile: str, metric: str = "macro_f1") -> pd.DataFrame:
+    """The poster's claims over every stored run of a profile and its design axes."""
+    return claims(
+        store.collect("metrics", profile=profile),
+        store.collect("predictions", profile=profile),
+        store.collect("history", profile=profile),
+        metric,
+        axes=axis_tables(store, None, profile),
+    )

@@ -72,13 +72,7 @@ def _claims(reports_dir, profile: str, metric: str) -> str:
     metrics = store.collect("metrics", profile=profile)
     if metrics.empty:
         return f'<p class="muted">no stored runs of profile {html.escape(profile)} yet</p>'
-    table = analysis.claims(
-        metrics,
-        store.collect("predictions", profile=profile),
-        store.collect("history", profile=profile),
-        metric,
-        axes=analysis.axis_tables(store, None, profile),
-    )
+    table = analysis.stored_claims(store, profile, metric)
     runs = metrics.drop_duplicates("run_key")
     experiments = ", ".join(sorted(runs["experiment"].unique()))
     return (

@@ -46,7 +46,7 @@ def degradation(curve: pd.DataFrame, metrics=("accuracy", "macro_f1")) -> plt.Fi
         smp = curve[(curve["estimate"] == "sampled") & (curve["metric"] == metric)]
         for seed, g in exp.groupby("seed"):
             ax.plot(g["delta"], g["value"], "-", color="C0", label=f"expected (seed {seed})")
-        for _, g in smp.groupby("seed"):
+        for i, (_, g) in enumerate(smp.groupby("seed")):
             ax.errorbar(
                 g["delta"],
                 g["value"],
@@ -54,8 +54,11 @@ def degradation(curve: pd.DataFrame, metrics=("accuracy", "macro_f1")) -> plt.Fi
                 fmt="o",
                 color="C1",
                 capsize=3,
-                label="sampled mixture, 95% CI",
+                label="sampled mixture, 95% CI" if i == 0 else None,
             )
+        floor = curve[(curve["estimate"] == "majority") & (curve["metric"] == metric)]
+        floor = floor[floor["seed"] == floor["seed"].min()]  # the same for every seed
+        ax.plot(floor["delta"], floor["value"], "--", color="0.5", label="majority class of A")
         ax.set(
             xlabel="delta (share of corpus B in the test mixture)",
             ylabel=f"test {_label(metric)}",

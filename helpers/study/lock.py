@@ -211,7 +211,8 @@ def claim(store: Store, config: dict) -> Iterator[Claim]:
             lock.release()
     if state == "mine" and is_main():  # one line per stored run: which worker computed it
         where = f"{socket.gethostname()}:{os.getpid()}"
-        print(f"[{where}] computed and stored run {lock.key} ({config['method']})", flush=True)
+        what = config.get("method") or config.get("role")  # a method's run, or a source model
+        print(f"[{where}] computed and stored run {lock.key} ({what})", flush=True)
 
 
 def work_through(

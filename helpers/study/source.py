@@ -18,6 +18,7 @@ from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
 from helpers.study.lock import claim, work_through
 from helpers.study.progress import RunProgress
+from helpers.study.store import run_key
 from helpers.training.checkpoints import clear_resume, load_model, save_model
 from helpers.training.ranks import barrier, is_main
 from helpers.training.strategies import FitInputs, adapt
@@ -70,10 +71,13 @@ def source_model(study: Study, seed: int):
     Raises ``Busy`` while another worker trains or evaluates it.
     """
     key = (SOURCE, 0.0, seed)
-    if key in study.kept:
-        return study.kept[key]
-    model = _shared_model(study, seed)
+    if key not in study.kept:  # the model, shared by every view of the study (tuning, axes)
+        study.kept[key] = _shared_model(study, seed)
+    model = study.kept[key]
     config = study.source_config(seed)
+    stored = ("stored", run_key(config))  # this view's run of it, checked once per process
+    if stored in study.kept:
+        return model
     with claim(study.store, config) as run:
         if run.todo:
             run.fence()
@@ -84,7 +88,7 @@ def source_model(study: Study, seed: int):
                 shared = study.store.run_dir(study.source_model_config(seed))
                 history = pd.read_parquet(shared / "history.parquet")
                 study.store.save(config, metrics, {"predictions": preds, "history": history})
-    study.kept[key] = model
+    study.kept[stored] = True
     return model
 
 

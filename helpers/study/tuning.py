@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 import pandas as pd
 
 from helpers.files import write_table
 from helpers.spec.methods import METHODS, get_method
 from helpers.study.experiment import Study
+from helpers.study.lock import work_through
 from helpers.study.runs import copy_run, run_method
 from helpers.training.engine import NonFiniteLossError
 
@@ -43,32 +45,34 @@ def tune(study: Study, methods) -> pd.DataFrame:
     metric = profile.train.select_metric
     trials = replace(study, axis="tuning", kept=study.kept, choices=study.choices)
     rows = []
+
+    def trial(name: str, overrides: dict) -> tuple[float, float]:
+        """Validation score and cost of one grid point (Busy while another worker runs it)."""
+        try:
+            stored = run_method(trials, name, delta, seed, overrides)
+        except NonFiniteLossError:
+            return -math.inf, float("nan")  # the rate diverged
+        value = stored.set_index(["split", "metric"])["value"]
+        return float(value[("validation", metric)]), float(value[("cost", "seconds")])
+
     for name in _with_bases(methods):
         chosen: dict = {}
         for setting in get_method(name).tuned_settings(bool(grids.alpha_lr)):
             default = getattr(get_method(name).train_config(profile.train), setting)
+            values = list(getattr(grids, setting))
+            # Several workers share the grid: each point is run by one, the others wait for it.
+            point = partial(
+                lambda v, n, base, s: trial(n, {**base, s: v}), n=name, base=chosen, s=setting
+            )
+            results, _ = work_through(values, point)
             scored = []
-            for value in getattr(grids, setting):
-                overrides = {**chosen, setting: value}
-                try:
-                    stored = run_method(trials, name, delta, seed, overrides)
-                    val = stored.query("split == 'validation' and metric == @metric")
-                    cost = stored.query("split == 'cost' and metric == 'seconds'")
-                    score, seconds = float(val["value"].iat[0]), float(cost["value"].iat[0])
-                except NonFiniteLossError:
-                    score, seconds = -math.inf, float("nan")  # the rate diverged
+            for value in values:
+                score, seconds = results[value]
                 nearness = -abs(math.log(value / default)) if default > 0 else 0.0
                 scored.append(((score, nearness), value))
-                rows.append(
-                    {
-                        "method": name,
-                        "setting": setting,
-                        "value": value,
-                        f"val_{metric}": score,
-                        "seconds": seconds,
-                        "context": overrides,
-                    }
-                )
+                row = {"method": name, "setting": setting, "value": value}
+                row.update({f"val_{metric}": score, "seconds": seconds})
+                rows.append({**row, "context": {**chosen, setting: value}})
             (best_score, _), best = max(scored)
             chosen[setting] = best
             for row in rows:
@@ -76,7 +80,8 @@ def tune(study: Study, methods) -> pd.DataFrame:
                     row["chosen"] = row["value"] == best
         study.choices[name] = chosen
         if chosen and best_score > -math.inf:  # the chosen trial is the main grid's run there
-            copy_run(trials, study, name, delta, seed, chosen)
+            copy = partial(copy_run, trials, study, delta=delta, seed=seed, overrides=chosen)
+            work_through([name], copy)
     table = pd.DataFrame(rows)
     if len(table):
         table = table.assign(
