@@ -223,8 +223,11 @@ def test_files_land_in_the_published_layout(downloaded, fixture_data):
     assert no_leftovers(root)
 
 
-def test_downloaded_corpora_load(downloaded, fixture_data):
-    root, _ = downloaded
+def test_downloaded_corpora_load(downloaded, fixture_data, tmp_path):
+    # The fixtures' own digests, as a user lists accepted files: loading verifies against them.
+    root = tmp_path / "root"
+    shutil.copytree(downloaded[0], root)
+    shutil.copy(fixture_data / "SHA256SUMS", root / "SHA256SUMS")
     for name in ("stormfront", "amazon_kitchen", "tweeteval_offensive"):
         mine = load_corpus(name, "test", data_root=root).frame
         theirs = load_corpus(name, "test", data_root=fixture_data).frame

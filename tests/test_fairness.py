@@ -96,7 +96,9 @@ def test_design_axes_are_stored_apart_from_the_main_grid(tmp_path):
     store = Store(tmp_path)
     main = store.collect("metrics", profile="smoke")  # the source run and the tuning runs only
     assert set(main["method"]) <= {"source", "all", "cbv_weight"}
+    # each view stores its own source run (its reference point), beside the axis' methods
     assert set(store.collect("metrics", profile="smoke/alpha_rate")["method"]) == {
+        "source",
         "cbv_study",
         "cbv_study_free",
     }

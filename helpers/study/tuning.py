@@ -13,6 +13,7 @@ choices is stored beside the experiment's runs as ``tuning.parquet``.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
 from functools import partial
 
@@ -22,6 +23,7 @@ from helpers.files import write_table
 from helpers.spec.methods import METHODS, get_method
 from helpers.study.experiment import Study
 from helpers.study.lock import work_through
+from helpers.study.progress import PREFIX
 from helpers.study.runs import copy_run, run_method
 from helpers.training.engine import NonFiniteLossError
 
@@ -48,6 +50,10 @@ def tune(study: Study, methods) -> pd.DataFrame:
 
     def trial(name: str, overrides: dict) -> tuple[float, float]:
         """Validation score and cost of one grid point (Busy while another worker runs it)."""
+        config = trials.method_config(name, delta, seed, overrides)
+        if not trials.store.is_done(config):  # a line per trial computed, as for every run
+            shown = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
+            print(f"{PREFIX}tuning {study.experiment.name} {name}: {shown}", file=sys.stderr)
         try:
             stored = run_method(trials, name, delta, seed, overrides)
         except NonFiniteLossError:
