@@ -1,5 +1,6 @@
 """An experiment end to end under the smoke profile, on the fixture corpora; bad input up front."""
 
+import shutil
 import subprocess
 import sys
 
@@ -49,6 +50,19 @@ def test_every_method_runs_and_a_rerun_is_skipped(study):
     coefficients = stored(study, "coefficients")
     assert {"cbv_weight", "cbv_output", "cbv_study", "cbv_two_stage"} <= set(coefficients["method"])
     assert coefficients["alpha"].between(0, 1).all()
+
+
+def test_a_stored_experiment_reruns_without_its_models(study, fixture_data):
+    # Committed results hold tables only: a rerun over them must neither train nor load a model.
+    methods = [*study.profile.surgical, *study.profile.cbv]
+    degradation(study)
+    keys = set(run_methods(study, methods)["run_key"])
+    shutil.rmtree(study.store.root / "_models")
+    reports = study.store.root.parent
+    again = open_study("hate_to_stormfront", "smoke", fixture_data, reports, progress=False)
+    assert not degradation(again).empty
+    assert set(run_methods(again, methods)["run_key"]) == keys
+    assert not (study.store.root / "_models").exists()
 
 
 @pytest.mark.parametrize(

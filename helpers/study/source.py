@@ -20,7 +20,7 @@ from helpers.study.lock import claim, work_through
 from helpers.study.progress import RunProgress
 from helpers.study.store import run_key
 from helpers.training.checkpoints import clear_resume, load_model, save_model
-from helpers.training.ranks import barrier, is_main
+from helpers.training.ranks import agree, barrier, is_main
 from helpers.training.strategies import FitInputs, adapt
 
 
@@ -116,8 +116,13 @@ def degradation(study: Study, wait: bool = True) -> pd.DataFrame:
 
 
 def curve(study: Study, seed: int) -> pd.DataFrame:
-    """One seed's degradation curve, computed once from the stored source predictions."""
-    source_model(study, seed)
+    """One seed's degradation curve, computed once from the stored source predictions.
+
+    A stored source run is enough: the model itself is loaded (or trained) only when the run
+    is missing, so a fully stored experiment re-renders without any training.
+    """
+    if not agree(lambda: study.store.is_done(study.source_config(seed))):
+        source_model(study, seed)
     config = study.source_config(seed)
     if is_main() and not study.store.has_table(config, "curve"):
         # A curve that fails verification fails its run's manifest: source_model has just
