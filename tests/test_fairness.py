@@ -124,3 +124,14 @@ def test_the_axis_claims_are_judged_from_the_axis_runs(tmp_path):
     ):
         assert table.loc[claim, "verdict"] in ("supported", "contradicted", "inconclusive")
         assert np.isfinite(table.loc[claim, "effect"])
+
+
+def test_tuning_prints_a_line_per_trial_it_computes_and_none_when_stored(tmp_path, capsys):
+    from helpers.study.tuning import tune
+
+    for expected in (["lr=0.001", "lr=0.003"], []):
+        study = open_study("hate_to_stormfront", "smoke", FIXTURES, tmp_path, progress=False)
+        capsys.readouterr()
+        tune(study, ["head"])
+        lines = [x for x in capsys.readouterr().err.splitlines() if "tuning" in x]
+        assert [x.rsplit(": ", 1)[1] for x in lines] == expected

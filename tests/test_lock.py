@@ -103,7 +103,9 @@ def test_busy_items_are_retried_until_done():
             raise Busy("held elsewhere")
         return item.upper()
 
-    done, pending = work_through(["a", "b", "c"], do, poll=0.01, log=lambda _: None)
+    lines = []
+    done, pending = work_through(["a", "b", "c"], do, poll=0.01, log=lines.append)
     assert done == {"a": "A", "b": "B", "c": "C"} and pending == []
+    assert lines == ["waiting for 1 run(s) held by other workers ..."]  # once, not per poll
     done, pending = work_through(["b"], lambda i: (_ for _ in ()).throw(Busy()), wait=False)
     assert done == {} and pending == ["b"]

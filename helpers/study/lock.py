@@ -227,7 +227,7 @@ def work_through(
     Returns (results by item, items still held elsewhere). With ``wait`` the busy items are
     re-checked every ``poll`` seconds until none is left, so every worker ends with all done.
     """
-    results, pending = {}, list(items)
+    results, pending, said = {}, list(items), None
     while pending:
         busy_now = []
         for item in pending:
@@ -238,6 +238,8 @@ def work_through(
         pending = busy_now
         if not pending or not wait:
             break
-        log(f"waiting for {len(pending)} run(s) held by other workers ...")
+        if len(pending) != said:  # one line per change, not one per poll
+            log(f"waiting for {len(pending)} run(s) held by other workers ...")
+            said = len(pending)
         time.sleep(poll)
     return results, pending

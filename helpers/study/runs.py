@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -63,14 +64,20 @@ def _base(study: Study, name: str, delta: float, seed: int) -> Adapted:
 
 
 def run_method(
-    study: Study, name: str, delta: float, seed: int, overrides: dict | None = None
+    study: Study,
+    name: str,
+    delta: float,
+    seed: int,
+    overrides: dict | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """Adapt, evaluate and store one run; skipped when already stored.
 
     Tidy metrics: the validation mixture (what tuning and selection see, no interval), each
     whole test pool, and the delta-mixture's exact expected metric from both pools, with 95%
     bootstrap intervals over test examples; and the run's wall time. Raises ``Busy`` while
-    another worker computes this run or a run it needs.
+    another worker computes this run or a run it needs. ``announce`` is called once this
+    worker has claimed the run and is about to compute it.
     """
     delta = check_delta(delta)
     config = study.method_config(name, delta, seed, overrides)
@@ -78,6 +85,8 @@ def run_method(
         source_model(study, seed)  # needed first: raises Busy while another worker trains it
     with claim(study.store, config) as run:
         if run.todo:
+            if announce is not None:
+                announce()
             start = time.perf_counter()
             adapted = _adapt(study, name, delta, seed, overrides)
             run.fence()

@@ -50,12 +50,11 @@ def tune(study: Study, methods) -> pd.DataFrame:
 
     def trial(name: str, overrides: dict) -> tuple[float, float]:
         """Validation score and cost of one grid point (Busy while another worker runs it)."""
-        config = trials.method_config(name, delta, seed, overrides)
-        if not trials.store.is_done(config):  # a line per trial computed, as for every run
-            shown = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
-            print(f"{PREFIX}tuning {study.experiment.name} {name}: {shown}", file=sys.stderr)
-        try:
-            stored = run_method(trials, name, delta, seed, overrides)
+        shown = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
+        line = f"{PREFIX}tuning {study.experiment.name} {name}: {shown}"
+        try:  # a line per trial this worker computes, as for every run
+            announce = partial(print, line, file=sys.stderr, flush=True)
+            stored = run_method(trials, name, delta, seed, overrides, announce=announce)
         except NonFiniteLossError:
             return -math.inf, float("nan")  # the rate diverged
         value = stored.set_index(["split", "metric"])["value"]
