@@ -67,10 +67,12 @@ def _run(args) -> None:
     ]
     items = [i for s in studies for i in run_items(s, args.methods)]
     # Every source model first: a second worker starts the next experiment's, not a wait.
-    items = [i for i in items if i[1] == SOURCE] + [i for i in items if i[1] != SOURCE]
+    sources = [i for i in items if i[1] == SOURCE]
+    first, _, failed = run_all(sources)  # workers train different seeds' models side by side
     for study in studies:  # learning rates chosen on validation before the grid runs
         tune(study, args.methods or [*study.profile.surgical, *study.profile.cbv])
-    done, _, failed = run_all(items)
+    rest, _, failed_rest = run_all([i for i in items if i[1] != SOURCE])
+    done, failed = [*first, *rest], failed + failed_rest
     if not args.methods:
         for study in studies:  # the design axes of the claims that need one
             run_axes(study)
@@ -131,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("report", help="run the notebook series into HTML reports")
-    p.add_argument("--profile", default="quick", help="smoke, quick (default) or full")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default), reference or full")
     p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
     p.add_argument("--reports-dir", help="where reports and results go (default: reports/)")
@@ -150,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and store every run of the series without notebooks (one worker; start "
         "several on one store, or --submitit N jobs); `report` then renders them",
     )
-    p.add_argument("--profile", default="quick", help="smoke, quick (default) or full")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default), reference or full")
     p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
     p.add_argument("--methods", nargs="*", help="method names (default: the profile's)")
     p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")

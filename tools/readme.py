@@ -85,7 +85,8 @@ def readme_results(
         )
         shown += f"\n\n![methods]({grid})\n\n![coefficients]({heatmap})\n\n"
     return (
-        f"Profile `{profile}`: {len(runs)} stored runs over {len(experiments)} experiments "
+        f"Profile `{profile}`: {len(runs)} stored runs over {len(experiments)} "
+        f"experiment{'s' if len(experiments) != 1 else ''} "
         f"({', '.join(experiments)}); seeds {sorted(runs['seed'].unique().tolist())}.\n\n"
         f"{shown}"
         f"### The poster's claims against our numbers ({metric})\n\n"

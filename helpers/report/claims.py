@@ -90,7 +90,8 @@ def alpha_rates(history, metrics, metric, n_boot, seed) -> pd.DataFrame:
     for lr, g in wide.dropna().groupby(level="lr"):
         diff = (g[FREE] - g["cbv_study"]).to_numpy()
         boot = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(1)
-        rows.append({"lr": lr, **summary(float(diff.mean()), boot)})
+        moved = {"study": float(g["cbv_study"].mean()), "free": float(g[FREE].mean())}
+        rows.append({"lr": lr, **moved, **summary(float(diff.mean()), boot)})
     return pd.DataFrame(rows)
 
 
@@ -216,10 +217,14 @@ def claims(
         rows.append(
             _row(
                 claim,
-                f"alpha movement {FREE} - cbv_study at the lowest coefficient rate "
-                f"{low['lr']:g} (the usual weight rate); rates tried: "
-                + ", ".join(f"{r:g}" for r in rates["lr"]),
-                low.drop("lr").to_dict(),
+                "alpha movement over a run (mean over groups of abs(alpha at the end - at "
+                f"the start)) at the usual weight rate {low['lr']:g}: cbv_study (sum-normalised) "
+                f"{low['study']:.2g}, {FREE} {low['free']:.2g}; effect: {FREE} - cbv_study. "
+                "At the other rates (study / free): "
+                + ", ".join(
+                    f"{r.lr:g}: {r.study:.2g} / {r.free:.2g}" for r in rates.iloc[1:].itertuples()
+                ),
+                low.drop(["lr", "study", "free"]).to_dict(),
             )
         )
     else:
@@ -241,7 +246,11 @@ def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
     """The claims table as strings, for the README and notebook 04."""
 
     def num(x, fmt="{:+.3f}"):
-        return "-" if not np.isfinite(x) else fmt.format(x)
+        if not np.isfinite(x):
+            return "-"
+        if 0 < abs(x) < 5e-4 and fmt.endswith(".3f}"):  # tiny effects (alpha movement) stay visible
+            fmt = fmt.replace(".3f", ".2e")
+        return fmt.format(x)
 
     return pd.DataFrame(
         {
@@ -249,7 +258,7 @@ def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
             "what is compared": table["compared"],
             "effect": table["effect"].map(num),
             "95% interval": [
-                "-" if not np.isfinite(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+                "-" if not np.isfinite(lo) else f"[{num(lo)}, {num(hi)}]"
                 for lo, hi in zip(table["ci_low"], table["ci_high"])
             ],
             "Holm p": table["p_holm"].map(lambda p: num(p, "{:.3g}")),
