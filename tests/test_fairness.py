@@ -135,3 +135,17 @@ def test_tuning_prints_a_line_per_trial_it_computes_and_none_when_stored(tmp_pat
         tune(study, ["head"])
         lines = [x for x in capsys.readouterr().err.splitlines() if "tuning" in x]
         assert [x.rsplit(": ", 1)[1] for x in lines] == expected
+
+
+def test_run_costs_count_a_reused_trial_once(done):
+    from helpers.report.analysis import run_costs
+
+    study, results = done
+    costs = run_costs(study.store, "smoke").set_index("part")
+    table = pd.read_parquet(study.store.root / study.experiment.name / "smoke" / TABLE)
+    trials = study.store.collect("metrics", profile="smoke/tuning")
+    assert costs.loc["tuning", "runs computed"] == trials["run_key"].nunique() - 1  # no source
+    main = results[(results["split"] == "cost") & (results["metric"] == "seconds")]
+    copies = set(table.loc[table["chosen"], "method"])  # the chosen trials, reused as they are
+    assert costs.loc["main grid", "runs computed"] == len(main) - len(copies)
+    assert costs.loc["main grid", "seconds per run"] > 0

@@ -91,7 +91,22 @@ def readme_results(
         f"{shown}"
         f"### The poster's claims against our numbers ({metric})\n\n"
         f"{VERDICTS}\n\n"
-        f"{analysis.claims_markdown(claims).to_markdown(index=False)}\n"
+        f"{analysis.claims_markdown(claims).to_markdown(index=False)}\n\n"
+        f"{cost_section(store, profile)}"
+    )
+
+
+def cost_section(store, profile: str) -> str:
+    """What the stored runs cost, as measured while they ran (wall time per run)."""
+    costs = analysis.run_costs(store, profile)
+    if costs.empty:
+        return ""
+    return (
+        "### What the runs cost\n\n"
+        "Wall time of the runs as stored (training, selection and evaluation on both whole "
+        "test pools; source-model training not included), on the machine that ran them: "
+        f"{costs['minutes'].sum():.0f} min in all.\n\n"
+        f"{costs.to_markdown(index=False)}\n"
     )
 
 

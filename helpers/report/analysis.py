@@ -187,6 +187,39 @@ def tuning_takeaway(table: pd.DataFrame) -> str:
     )
 
 
+def run_costs(store, profile: str) -> pd.DataFrame:
+    """Where the compute went: stored runs and their wall time per experiment and part of the
+    study (main grid, tuning, each design axis). Source-model training is not a run of an
+    experiment and is not counted; a tuning trial reused as a main-grid run counts once, in
+    tuning (a copy carries its trial's metrics, wall time included)."""
+    parts = {"main grid": profile, "tuning": f"{profile}/tuning"}
+    parts.update({f"axis {a}": f"{profile}/{a}" for a in AXES})
+    same = ["experiment", "method", "delta", "seed", "value"]
+    costs, seen = {}, pd.DataFrame(columns=same)
+    for part in ("tuning", *[p for p in parts if p != "tuning"]):
+        metrics = store.collect("metrics", profile=parts[part])
+        if metrics.empty:
+            continue
+        cost = metrics[(metrics["split"] == "cost") & (metrics["metric"] == "seconds")]
+        copies = cost[same].merge(seen, how="left", on=same, indicator=True)["_merge"] == "both"
+        costs[part] = cost[~copies.to_numpy()]
+        seen = pd.concat([seen, cost[same]]) if len(seen) else cost[same]
+    rows = [
+        {
+            "experiment": experiment,
+            "part": part,
+            "runs computed": len(g),
+            "minutes": round(g["value"].sum() / 60, 1),
+            "seconds per run": round(g["value"].mean(), 1),
+        }
+        for part in parts
+        if part in costs
+        for experiment, g in costs[part].groupby("experiment")
+    ]
+    columns = ["experiment", "part", "runs computed", "minutes", "seconds per run"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["experiment"], kind="stable")
+
+
 def stored_claims(store, profile: str, metric: str = "macro_f1") -> pd.DataFrame:
     """The poster's claims over every stored run of a profile and its design axes."""
     return claims(
