@@ -55,31 +55,16 @@ def _run(args) -> None:
 
         torch.set_num_threads(args.threads)
     from helpers.report.preflight import plan_run
-    from helpers.study.adaptation import run_all, run_items
-    from helpers.study.axes import run_axes
-    from helpers.study.experiment import SOURCE, open_study
-    from helpers.study.tuning import tune
+    from helpers.study.adaptation import run_series
+    from helpers.study.experiment import open_study
 
     plan = plan_run(args.profile, args.experiments, args.data_dir, args.reports_dir)
     # Open every study first: a bad corpus or size in the last experiment fails before training.
     studies = [
         open_study(e.name, args.profile, plan.data_root, plan.reports) for e in plan.experiments
     ]
-    items = [i for s in studies for i in run_items(s, args.methods)]
-    # Every source model first: a second worker starts the next experiment's, not a wait.
-    sources = [i for i in items if i[1] == SOURCE]
-    first, _, failed = run_all(sources)  # workers train different seeds' models side by side
-    for study in studies:  # learning rates chosen on validation before the grid runs
-        tune(study, args.methods or [*study.profile.surgical, *study.profile.cbv])
-    rest, _, failed_rest = run_all([i for i in items if i[1] != SOURCE])
-    done, failed = [*first, *rest], failed + failed_rest
-    if not args.methods:
-        for study in studies:  # the design axes of the claims that need one
-            run_axes(study)
-    print(
-        f"{len(done) - len(failed)} of {len(items)} runs stored"
-        + (" (failed: see above)" if failed else "")
-    )
+    stored, total, failed = run_series(studies, args.methods)
+    print(f"{stored} of {total} runs stored" + (" (failed: see above)" if failed else ""))
 
 
 def _submit(args) -> None:

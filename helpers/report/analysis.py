@@ -190,34 +190,32 @@ def tuning_takeaway(table: pd.DataFrame) -> str:
 def run_costs(store, profile: str) -> pd.DataFrame:
     """Where the compute went: stored runs and their wall time per experiment and part of the
     study (main grid, tuning, each design axis). Source-model training is not a run of an
-    experiment and is not counted; a tuning trial reused as a main-grid run counts once, in
-    tuning (a copy carries its trial's metrics, wall time included)."""
-    parts = {"main grid": profile, "tuning": f"{profile}/tuning"}
-    parts.update({f"axis {a}": f"{profile}/{a}" for a in AXES})
-    same = ["experiment", "method", "delta", "seed", "value"]
-    costs, seen = {}, pd.DataFrame(columns=same)
-    for part in ("tuning", *[p for p in parts if p != "tuning"]):
-        metrics = store.collect("metrics", profile=parts[part])
+    experiment and is not counted. A main-grid run copied from its chosen tuning trial carries
+    that trial's metrics, wall time included, so it is counted once, in tuning."""
+    views = {"main grid": profile, "tuning": f"{profile}/tuning"}
+    views.update({f"axis {a}": f"{profile}/{a}" for a in AXES})
+
+    def costs(view: str) -> pd.DataFrame:
+        metrics = store.collect("metrics", profile=view)
         if metrics.empty:
+            return metrics
+        return metrics[(metrics["split"] == "cost") & (metrics["metric"] == "seconds")]
+
+    same = ["experiment", "method", "delta", "seed", "value"]
+    found = {part: costs(view) for part, view in views.items()}
+    trials = found["tuning"]
+    rows = []
+    for part, cost in found.items():
+        if part == "main grid" and len(cost) and len(trials):
+            copied = cost[same].merge(trials[same], how="left", indicator=True)["_merge"] == "both"
+            cost = cost[~copied.to_numpy()]
+        if cost.empty:
             continue
-        cost = metrics[(metrics["split"] == "cost") & (metrics["metric"] == "seconds")]
-        copies = cost[same].merge(seen, how="left", on=same, indicator=True)["_merge"] == "both"
-        costs[part] = cost[~copies.to_numpy()]
-        seen = pd.concat([seen, cost[same]]) if len(seen) else cost[same]
-    rows = [
-        {
-            "experiment": experiment,
-            "part": part,
-            "runs computed": len(g),
-            "minutes": round(g["value"].sum() / 60, 1),
-            "seconds per run": round(g["value"].mean(), 1),
-        }
-        for part in parts
-        if part in costs
-        for experiment, g in costs[part].groupby("experiment")
-    ]
+        for experiment, g in cost.groupby("experiment"):
+            minutes, per_run = g["value"].sum() / 60, g["value"].mean()
+            rows.append([experiment, part, len(g), round(minutes, 1), round(per_run, 1)])
     columns = ["experiment", "part", "runs computed", "minutes", "seconds per run"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["experiment"], kind="stable")
+    return pd.DataFrame(rows, columns=columns).sort_values("experiment", kind="stable")
 
 
 def stored_claims(store, profile: str, metric: str = "macro_f1") -> pd.DataFrame:

@@ -245,12 +245,11 @@ def claims(
 def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
     """The claims table as strings, for the README and notebook 04."""
 
-    def num(x, fmt="{:+.3f}"):
+    def num(x, sign="+"):
+        """Three decimals; tiny values (alpha movements) in scientific notation, not 0.000."""
         if not np.isfinite(x):
             return "-"
-        if 0 < abs(x) < 5e-4 and fmt.endswith(".3f}"):  # tiny effects (alpha movement) stay visible
-            fmt = fmt.replace(".3f", ".2e")
-        return fmt.format(x)
+        return f"{x:{sign}.2e}" if 0 < abs(x) < 5e-4 else f"{x:{sign}.3f}"
 
     return pd.DataFrame(
         {
@@ -261,8 +260,8 @@ def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
                 "-" if not np.isfinite(lo) else f"[{num(lo)}, {num(hi)}]"
                 for lo, hi in zip(table["ci_low"], table["ci_high"])
             ],
-            "Holm p": table["p_holm"].map(lambda p: num(p, "{:.3g}")),
-            "smallest detectable": table["detectable"].map(lambda x: num(x, "{:.3f}")),
+            "Holm p": table["p_holm"].map(lambda p: "-" if not np.isfinite(p) else f"{p:.3g}"),
+            "smallest detectable": table["detectable"].map(lambda x: num(x, sign="")),
             "verdict": table["verdict"],
         }
     )

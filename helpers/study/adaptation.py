@@ -85,12 +85,21 @@ def run_all(items: list[tuple], wait: bool = True) -> tuple[dict, list, list[str
     return done, [items[i] for i in pending], failed
 
 
-def run_experiment(study: Study, methods=None) -> pd.DataFrame:
-    """Everything notebooks 01-03 compute for one experiment, without the notebooks."""
-    names = list(methods) if methods is not None else [*study.profile.surgical, *study.profile.cbv]
-    tune(study, names)
-    items = run_items(study, names)
-    done, _, _ = run_all(items)
-    run_axes(study)
-    frames = [t for i, t in done.items() if items[i][1] != SOURCE and t is not None]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def run_series(studies: list[Study], methods=None) -> tuple[int, int, list[str]]:
+    """Every run of ``studies`` in the order several workers share best: each seed's source
+    model first (workers train different seeds side by side, not one while the other waits),
+    then tuning, then the grid, then the design axes (with the profile's methods only).
+
+    Returns (runs stored, runs in the grid, failed runs).
+    """
+    items = [i for s in studies for i in run_items(s, methods)]
+    sources = [i for i in items if i[1] == SOURCE]
+    first, _, failed = run_all(sources)
+    for study in studies:  # learning rates chosen on validation before the grid runs
+        tune(study, methods or [*study.profile.surgical, *study.profile.cbv])
+    rest, _, failed_rest = run_all([i for i in items if i[1] != SOURCE])
+    if not methods:
+        for study in studies:  # the design axes of the claims that need one
+            run_axes(study)
+    failed += failed_rest
+    return len(first) + len(rest) - len(failed), len(items), failed

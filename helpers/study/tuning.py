@@ -52,8 +52,8 @@ def tune(study: Study, methods) -> pd.DataFrame:
         """Validation score and cost of one grid point (Busy while another worker runs it)."""
         shown = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
         line = f"{PREFIX}tuning {study.experiment.name} {name}: {shown}"
-        try:  # a line per trial this worker computes, as for every run
-            announce = partial(print, line, file=sys.stderr, flush=True)
+        announce = partial(print, line, file=sys.stderr, flush=True)  # once this worker claims it
+        try:
             stored = run_method(trials, name, delta, seed, overrides, announce=announce)
         except NonFiniteLossError:
             return -math.inf, float("nan")  # the rate diverged
