@@ -27,3 +27,14 @@ def test_figures_that_are_not_committed_are_refused(profile, experiments, messag
 def test_an_empty_store_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no stored runs of profile 'smoke'"):
         readme_results("smoke", tmp_path)
+
+
+def test_the_results_say_which_experiments_hold_their_whole_grid(fixture_data, tmp_path):
+    from helpers.study.adaptation import run_methods
+    from helpers.study.experiment import open_study
+
+    study = open_study("hate_to_stormfront", "smoke", fixture_data, tmp_path, progress=False)
+    run_methods(study, ["none", "all"])  # 2 of the profile's 14 methods, plus the source run
+    text = readme_results("smoke", tmp_path, figures=False)
+    assert "Whole main grid (15 runs each): none." in text
+    assert "Partial: hate_to_stormfront (3 of 15 runs)" in text

@@ -15,6 +15,7 @@ from helpers.errors import UserError
 from helpers.files import write_text
 from helpers.paths import PUBLISHED_PROFILE, ROOT
 from helpers.report import analysis
+from helpers.spec.experiments import load_profile
 from helpers.study.store import Store
 
 README = ROOT / "README.md"
@@ -87,13 +88,31 @@ def readme_results(
     return (
         f"Profile `{profile}`: {len(runs)} stored runs over {len(experiments)} "
         f"experiment{'s' if len(experiments) != 1 else ''} "
-        f"({', '.join(experiments)}); seeds {sorted(runs['seed'].unique().tolist())}.\n\n"
+        f"({', '.join(experiments)}); seeds {sorted(runs['seed'].unique().tolist())}. "
+        f"{coverage(metrics, profile)}\n\n"
         f"{shown}"
         f"### The poster's claims against our numbers ({metric})\n\n"
         f"{VERDICTS}\n\n"
         f"{analysis.claims_markdown(claims).to_markdown(index=False)}\n\n"
         f"{cost_section(store, profile)}"
     )
+
+
+def coverage(metrics, profile: str) -> str:
+    """Which experiments hold their whole main grid: a partial one adds fewer units to the
+    pooled comparisons, and only for the methods, deltas and seeds it has."""
+    p = load_profile(profile)
+    grid = len(p.seeds) * (1 + len(p.deltas) * (len(p.surgical) + len(p.cbv)))
+    counts = analysis.inventory(metrics).sum(axis=1)
+    complete = [e for e, n in counts.items() if n >= grid]
+    partial = [f"{e} ({n} of {grid} runs)" for e, n in counts.items() if n < grid]
+    text = f"Whole main grid ({grid} runs each): {', '.join(complete) or 'none'}."
+    if partial:
+        text += (
+            f" Partial: {', '.join(partial)}; pooled comparisons use only the (experiment, "
+            "delta, seed) units both of their methods have, so these count for less."
+        )
+    return text
 
 
 def cost_section(store, profile: str) -> str:
