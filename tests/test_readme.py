@@ -38,3 +38,4 @@ def test_the_results_say_which_experiments_hold_their_whole_grid(fixture_data, t
     text = readme_results("smoke", tmp_path, figures=False)
     assert "Whole main grid (15 runs each): none." in text
     assert "Partial: hate_to_stormfront (3 of 15 runs)" in text
+    assert "### Runs that answer one class" in text  # flagged or not, the section says which

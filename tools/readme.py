@@ -94,6 +94,7 @@ def readme_results(
         f"### The poster's claims against our numbers ({metric})\n\n"
         f"{VERDICTS}\n\n"
         f"{analysis.claims_markdown(claims).to_markdown(index=False)}\n\n"
+        f"{one_class_section(store, metrics, profile)}"
         f"{cost_section(store, profile)}"
     )
 
@@ -112,6 +113,15 @@ def coverage(metrics, profile: str) -> str:
             f" Partial: {', '.join(partial)}; pooled comparisons use only the (experiment, "
             "delta, seed) units both of their methods have, so these count for less."
         )
+    return text
+
+
+def one_class_section(store, metrics, profile: str) -> str:
+    """Which runs answer (almost) one class, and whether they are constant classifiers."""
+    flagged = analysis.constant_runs(metrics, store.collect("predictions", profile=profile))
+    text = f"### Runs that answer one class\n\n{analysis.constant_takeaway(flagged)}\n\n"
+    if not flagged.empty:
+        text += f"{flagged.round(3).to_markdown(index=False)}\n\n"
     return text
 
 

@@ -19,6 +19,9 @@ from helpers.spec.methods import in_family
 __all__ = ["claims", "claims_markdown"]  # the claims table's public home stays analysis
 
 
+ONE_CLASS = 0.95  # a run answering one class for more of its test mixture than this is flagged
+
+
 def test_rows(metrics: pd.DataFrame, metric: str, split: str = "test") -> pd.DataFrame:
     return metrics[(metrics["split"] == split) & (metrics["metric"] == metric)]
 
@@ -27,12 +30,15 @@ def summarise(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     """Mean and 95% interval per experiment x method x delta.
 
     Across seeds (t interval) when there are several; with one seed, that run's bootstrap
-    interval over test examples. ``n_seeds`` says which.
+    interval over test examples. ``n_seeds`` says which; ``one_class`` counts the seeds whose
+    run answers one class for more than 95% of its test mixture (``constant_runs`` says why).
     """
     if "config" in metrics:  # tuning-grid runs are not seeds: keep the final run of each unit
         metrics = metrics[metrics["run_key"].isin(set(final_runs(metrics, metric)["run_key"]))]
     rows = []
     keys = ["experiment", "method", "delta"]
+    top = test_rows(metrics, "top_class_share")
+    one_class = top[top["value"] > ONE_CLASS].groupby(keys)["seed"].nunique()
     for key, g in test_rows(metrics, metric).groupby(keys):
         n = g["seed"].nunique()
         mean = g["value"].mean()
@@ -43,6 +49,7 @@ def summarise(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
             lo, hi = g["ci_low"].iat[0], g["ci_high"].iat[0]
         rows.append(
             dict(zip(keys, key), metric=metric, mean=mean, ci_low=lo, ci_high=hi, n_seeds=n)
+            | {"one_class": int(one_class.get(key, 0))}
         )
     return pd.DataFrame(rows)
 
@@ -98,12 +105,14 @@ def per_source(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
 
 
 def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """Summary as 'mean [low, high]' strings, methods as rows, experiment x delta as columns."""
-    frame = summary.assign(
-        text=summary.apply(
-            lambda r: f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]", axis=1
-        )
-    )
+    """Summary as 'mean [low, high]' strings, methods as rows, experiment x delta as columns;
+    "(n one-class)" marks cells where n seeds' runs answer one class (``constant_runs``)."""
+
+    def text(r) -> str:
+        flag = f" ({r['one_class']} one-class)" if r.get("one_class", 0) else ""
+        return f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}"
+
+    frame = summary.assign(text=summary.apply(text, axis=1))
     return frame.pivot_table(
         index="method", columns=["experiment", "delta"], values="text", aggfunc="first"
     )
@@ -159,12 +168,87 @@ def source_baselines(curve: pd.DataFrame, source: str) -> pd.DataFrame:
     return table.round(4)
 
 
-def constant_runs(metrics: pd.DataFrame, share: float = 0.95) -> pd.DataFrame:
-    """Runs that answer one class for more than ``share`` of their test mixture (flagged)."""
-    rows = metrics[(metrics["split"] == "test") & (metrics["metric"] == "top_class_share")]
-    flagged = rows[rows["value"] > share]
-    columns = ["experiment", "method", "delta", "seed", "value"]
-    return flagged[columns].rename(columns={"value": "top_class_share"}).reset_index(drop=True)
+def label_shares(predictions: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    """Each test pool's class shares, per (experiment, corpus): the same for every run."""
+    first = predictions.drop_duplicates(["experiment", "source", "id"])
+    return {
+        key: g["label"].value_counts(normalize=True).sort_index()
+        for key, g in first.groupby(["experiment", "source"])
+    }
+
+
+def constant_runs(
+    metrics: pd.DataFrame, predictions: pd.DataFrame, share: float = ONE_CLASS
+) -> pd.DataFrame:
+    """Runs that answer one class for more than ``share`` of their test mixture, and why.
+
+    Beside each flagged run: how much of its test mixture truly is that class, its F1 on the
+    class it answers least well, its macro-F1 and the macro-F1 of the constant classifier (always
+    the majority class) on the same mixture. ``reading`` is "constant" when the weakest class's
+    F1 is 0 (no correct answer of that class), else "rare answers": the run does name the rare
+    class, less often than it occurs, which on a mixture that is itself over ``share`` one class
+    (Davidson is about 95% not-hate) is what a sound classifier does too.
+    """
+    test = metrics[metrics["split"] == "test"]
+    top = test[(test["metric"] == "top_class_share") & (test["value"] > share)]
+    columns = [
+        "experiment", "method", "delta", "seed", "top_class_share", "true_majority_share",
+        "weakest_class", "weakest_f1", "macro_f1", "constant_macro_f1", "reading",
+    ]  # fmt: skip
+    if top.empty:
+        return pd.DataFrame(columns=columns)
+    shares = label_shares(predictions)
+    rows = []
+    for run in top.itertuples(index=False):
+        values = test[test["run_key"] == run.run_key].set_index("metric")["value"]
+        f1 = values[values.index.str.startswith("f1_")]
+        a, b = shares[(run.experiment, run.source)], shares[(run.experiment, run.target)]
+        mixed = ((1 - run.delta) * a).add(run.delta * b, fill_value=0.0)
+        q = float(mixed.max())
+        rows.append(
+            {
+                "experiment": run.experiment,
+                "method": run.method,
+                "delta": run.delta,
+                "seed": run.seed,
+                "top_class_share": run.value,
+                "true_majority_share": q,
+                "weakest_class": f1.idxmin().removeprefix("f1_"),
+                "weakest_f1": float(f1.min()),
+                "macro_f1": float(values["macro_f1"]),
+                # always the majority class: F1 2q/(1+q) on it, 0 on every other class
+                "constant_macro_f1": 2 * q / (1 + q) / len(mixed),
+                "reading": "constant" if f1.min() == 0 else "rare answers",
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def constant_takeaway(table: pd.DataFrame, share: float = ONE_CLASS) -> str:
+    """One paragraph on the flagged runs: how many are constant, and what the others are."""
+    if table.empty:
+        return f"**No run** answers one class for more than {share:.0%} of its test mixture."
+    constant = table[table["reading"] == "constant"]
+    rare = table[table["reading"] == "rare answers"]
+    text = (
+        f"**{len(table)} runs** answer one class for more than {share:.0%} of their test "
+        f"mixture. {len(constant)} of them {'is' if len(constant) == 1 else 'are'} constant "
+        "in effect (F1 0 on a class)"
+    )
+    if len(constant):
+        names = ", ".join(sorted(set(constant["method"] + " on " + constant["experiment"])))
+        text += f": {names}"
+    text += "."
+    if len(rare):
+        above = int((rare["macro_f1"] > rare["constant_macro_f1"]).sum())
+        text += (
+            f" The other {len(rare)} name the rare class, less often than it occurs: their test "
+            f"mixtures are {rare['true_majority_share'].min():.1%}-"
+            f"{rare['true_majority_share'].max():.1%} one class, their F1 on the rare class is "
+            f"{rare['weakest_f1'].min():.2f}-{rare['weakest_f1'].max():.2f}, and {above} of "
+            f"{len(rare)} score above the constant classifier's macro-F1."
+        )
+    return text
 
 
 def tuning_table(path) -> pd.DataFrame:
