@@ -65,6 +65,23 @@ def test_a_stored_experiment_reruns_without_its_models(study, fixture_data):
     assert not (study.store.root / "_models").exists()
 
 
+def test_runs_do_not_recompute_known_test_predictions(fixture_data, tmp_path, monkeypatch):
+    """``none`` has the source run's test predictions; ``head`` runs the test pools from its
+    frozen prefix's cached features: neither runs the whole model over the test pools."""
+    import helpers.study.runs as runs
+
+    study = open_study("hate_to_stormfront", "smoke", fixture_data, tmp_path, progress=False)
+    sizes, plain = [], runs.predict
+    monkeypatch.setattr(
+        runs, "predict", lambda m, data, *a: sizes.append(len(data)) or plain(m, data, *a)
+    )
+    run_methods(study, ["none", "head"])
+    assert set(sizes) == {study.size("validation")}  # validation mixtures only
+    source = study.store.load(study.source_config(0), "predictions")
+    none = stored(study, "predictions", methods=["none"])[source.columns]
+    assert none.reset_index(drop=True).equals(source)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -9,12 +9,13 @@ import torch
 
 from helpers.data.encoding import collate, encode, pad
 from helpers.errors import UserError
+from helpers.evaluation.predictions import predict
 from helpers.models.layers import layer_groups
 from helpers.models.loading import load_classifier, load_tokenizer
 from helpers.spec.settings import TrainConfig
 from helpers.training.engine import NonFiniteLossError, fit
 from helpers.training.plan import subset_plan
-from helpers.training.prefix import CACHE, skip_prefix
+from helpers.training.prefix import CACHE, predict_from_prefix, skip_prefix
 
 LABELS = ("neg", "pos")
 POS, NEG = ["good", "great", "fine", "lovely"], ["bad", "awful", "poor", "dull"]
@@ -150,3 +151,33 @@ def test_patience_stops_after_validations_without_improvement(data):
     result = fit(model, train, val, LABELS, cfg, plan=subset_plan(model, ["head"]), progress=False)
     steps_per_epoch = -(-len(train) // cfg.batch_size)
     assert result.steps == 3 * steps_per_epoch  # best at the first validation, then 2 stale
+
+
+def test_prefix_cache_keys_examples_by_corpus_and_id(data):
+    """Two corpora numbering their examples alike (0, 1, ...) must not share cached features."""
+    _, val = data
+    model = load_classifier("tiny-bert-2", LABELS, seed=0).eval()
+    groups = layer_groups(model)
+    a = val.subset(np.arange(4))
+    b = val.subset(np.arange(4, 8))
+    b.ids[:] = a.ids  # same ids, other texts, another corpus
+    b.sources[:] = "other"
+    CACHE.clear()
+    before = CACHE.computed
+    fa, fb = CACHE.features(model, groups, 1, a), CACHE.features(model, groups, 1, b)
+    assert CACHE.computed - before == 8
+    assert any(x.shape != y.shape or not torch.equal(x, y) for x, y in zip(fa, fb))
+
+
+def test_predictions_from_the_prefix_cache_are_the_full_forward(data):
+    train, val = data
+    model = load_classifier("tiny-bert-2", LABELS, seed=0)
+    plan = subset_plan(model, ["layer.1", "head"])
+    fit(model, train, val, LABELS, replace(CFG, epochs=1), plan, progress=False)
+    CACHE.clear()
+    before = CACHE.computed
+    cached = predict_from_prefix(model, layer_groups(model), 1, val, batch_size=16)
+    full = predict(model, val, batch_size=16)
+    assert CACHE.computed - before == len(val)
+    assert (cached["pred"] == full["pred"]).all()
+    np.testing.assert_allclose(cached[["p_0", "p_1"]], full[["p_0", "p_1"]], atol=1e-6)

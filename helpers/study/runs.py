@@ -6,16 +6,20 @@ import time
 from collections.abc import Callable
 
 import pandas as pd
+import torch
 
 from helpers.data.mixing import check_delta
 from helpers.evaluation.metrics import bootstrap, test_metrics
 from helpers.evaluation.predictions import predict
+from helpers.models.cbv import CBVModel
+from helpers.models.layers import layer_groups
 from helpers.spec.methods import bases, get_method
 from helpers.study.experiment import CHECKPOINT, Study
 from helpers.study.lock import claim
 from helpers.study.source import source_model
 from helpers.study.store import canonical
 from helpers.training.checkpoints import clear_resume, load_model, save_model
+from helpers.training.prefix import predict_from_prefix
 from helpers.training.ranks import agree, is_main
 from helpers.training.strategies import Adapted, FitInputs, adapt
 
@@ -98,7 +102,7 @@ def run_method(
 def _store(study: Study, config: dict, adapted: Adapted, delta: float, seed: int, start: float):
     """Evaluate an adapted model on validation and both whole test pools, and store the run."""
     batch = study.profile.train.eval_batch_size
-    preds = predict(adapted.model, study.test_set, batch)
+    preds = _test_predictions(study, adapted, seed)
     val = predict(adapted.model, study.encoded(study.mixture("validation", delta, seed)), batch)
     cost = pd.DataFrame([{"split": "cost", "metric": "seconds"}])
     metrics = pd.concat(
@@ -122,6 +126,26 @@ def _store(study: Study, config: dict, adapted: Adapted, delta: float, seed: int
         save_model(adapted.model, folder / CHECKPOINT)
     study.store.save(config, metrics, tables)
     clear_resume(folder / "resume")
+
+
+def _test_predictions(study: Study, adapted: Adapted, seed: int) -> pd.DataFrame:
+    """Predictions on both whole test pools, without redoing known work: a model with the
+    source model's weights (``none``) has its source run's stored predictions; one trained
+    above a frozen prefix (head, last layers) runs the test pools from the prefix's cached
+    features, computed once per process and prefix and shared across deltas and trials."""
+    batch = study.profile.train.eval_batch_size
+    model = adapted.model
+    if _same_weights(model, source_model(study, seed)):
+        return study.store.load(study.source_config(seed), "predictions")
+    depth = adapted.fits[-1].cached_prefix if adapted.fits else None
+    if depth and not isinstance(model, CBVModel):
+        return predict_from_prefix(model, layer_groups(model), depth, study.test_set, batch)
+    return predict(model, study.test_set, batch)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def copy_run(

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 from contextlib import contextmanager
 
+import pandas as pd
 import torch
 from torch import nn
 
-from helpers.data.encoding import Encoded, collate, eval_batches
+from helpers.data.encoding import Encoded, collate, eval_batches, pad
+from helpers.evaluation.predictions import predict
 from helpers.models.layers import LayerGroups, get_module, set_module
 
 
@@ -120,10 +122,14 @@ def compute_prefix(
 
 
 class PrefixCache:
-    """Process-wide store of prefix features: fingerprint -> example id -> tensor."""
+    """Process-wide store of prefix features: fingerprint -> (corpus, example id) -> tensor.
+
+    Examples are keyed by corpus and id together: two corpora may number their examples alike
+    (a CSV without an id column is numbered 0, 1, ...), and a mixture holds both.
+    """
 
     def __init__(self) -> None:
-        self.store: dict[str, dict[str, torch.Tensor]] = {}
+        self.store: dict[str, dict[tuple[str, str], torch.Tensor]] = {}
         self.computed = 0  # examples run through a prefix (for the benchmark's accounting)
 
     def features(
@@ -134,15 +140,33 @@ class PrefixCache:
         ``key`` is the prefix's ``fingerprint`` when the caller has it already.
         """
         table = self.store.setdefault(key or fingerprint(model, groups, depth), {})
-        missing = [i for i, ex in enumerate(data.ids) if ex not in table]
+        names = list(zip(data.sources, data.ids))
+        missing = [i for i, name in enumerate(names) if name not in table]
         if missing:
             feats = compute_prefix(model, groups, depth, data.subset(missing), device=device)
-            table.update(zip(data.ids[missing], feats))
+            table.update(zip((names[i] for i in missing), feats))
             self.computed += len(missing)
-        return [table[ex] for ex in data.ids]
+        return [table[name] for name in names]
 
     def clear(self) -> None:
         self.store.clear()
 
 
 CACHE = PrefixCache()
+
+
+def predict_from_prefix(
+    model: nn.Module, groups: LayerGroups, depth: int, data: Encoded, batch_size: int = 128
+) -> pd.DataFrame:
+    """``predict`` that runs the first ``depth`` layers through ``CACHE``: each example's prefix
+    features are computed once per prefix weights (by fingerprint, so any model is exact), and
+    every later model with the same frozen prefix (other deltas, tuning trials) runs only the
+    layers above it. Same batches as ``predict``, so the same numbers."""
+    feats = CACHE.features(model, groups, depth, data)
+
+    def forward(_batch, index) -> torch.Tensor:
+        hidden, mask = pad([feats[i] for i in index])
+        with skip_prefix(model, groups, depth):
+            return model(inputs_embeds=hidden, attention_mask=mask).logits
+
+    return predict(model, data, batch_size, forward=forward)
