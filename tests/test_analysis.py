@@ -96,3 +96,21 @@ def test_summary_counts_one_class_seeds():
     assert summary["one_class"].to_dict() == {"all": 1, "head": 0, "last2": 1}
     assert "(1 one-class)" in analysis.wide_summary(summary.reset_index()).loc["all"].iat[0]
     assert "one-class" not in analysis.wide_summary(summary.reset_index()).loc["head"].iat[0]
+
+
+def test_budget_judges_whole_grids_only():
+    costs = pd.DataFrame(
+        [
+            ("a", "main grid", 80, 50.0, 37.5),
+            ("a", "tuning", 47, 20.0, 25.5),
+            ("a", "axis train_size", 18, 9.0, 30.0),
+            ("b", "main grid", 70, 40.0, 34.3),
+            ("c", "tuning", 10, 5.0, 30.0),
+        ],
+        columns=["experiment", "part", "runs computed", "minutes", "seconds per run"],
+    )
+    table = analysis.budget(costs, complete={"a", "b"}).set_index("experiment")
+    assert table.loc["a", "grid + tuning (run min)"] == 70.0  # the axis is listed apart
+    assert table.loc["a", "wall min at 2 workers"] == 35.0
+    assert table["within target"].to_dict() == {"a": "no", "b": "yes", "c": "partial grid"}
+    assert table.loc["a", "axes (run min)"] == 9.0

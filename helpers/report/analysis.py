@@ -13,7 +13,7 @@ from scipy import stats
 
 from helpers.report.claims import claims, claims_markdown
 from helpers.report.comparisons import final_runs
-from helpers.spec.experiments import AXES
+from helpers.spec.experiments import AXES, load_profile
 from helpers.spec.methods import in_family
 
 __all__ = ["claims", "claims_markdown"]  # the claims table's public home stays analysis
@@ -300,6 +300,54 @@ def run_costs(store, profile: str) -> pd.DataFrame:
             rows.append([experiment, part, len(g), round(minutes, 1), round(per_run, 1)])
     columns = ["experiment", "part", "runs computed", "minutes", "seconds per run"]
     return pd.DataFrame(rows, columns=columns).sort_values("experiment", kind="stable")
+
+
+def grid_runs(profile: str) -> int:
+    """How many runs one experiment's main grid holds: per seed the source run and every
+    method at every delta."""
+    p = load_profile(profile)
+    return len(p.seeds) * (1 + len(p.deltas) * (len(p.surgical) + len(p.cbv)))
+
+
+def complete_experiments(metrics: pd.DataFrame, profile: str) -> set[str]:
+    """The stored experiments that hold their whole main grid (``grid_runs``)."""
+    counts = inventory(metrics).sum(axis=1)
+    return {e for e, n in counts.items() if n >= grid_runs(profile)}
+
+
+def budget(
+    costs: pd.DataFrame,
+    complete: set[str],
+    workers: int = 2,
+    target: float = 30.0,
+) -> pd.DataFrame:
+    """Each experiment's main grid and tuning against the time budget (``target`` minutes).
+
+    ``costs`` is ``run_costs``; ``complete``, the experiments holding their whole main grid
+    (the others are judged "partial"). Run minutes are summed over runs; ``workers`` run-level
+    workers share the machine with no idle time between runs, so the wall clock is about run
+    minutes / workers (the stored times were measured in that layout). Design axes are listed
+    apart: the budget counts an experiment's grid with its tuning.
+    """
+    rows = []
+    for experiment, g in costs.groupby("experiment", sort=True):
+        parts = g.set_index("part")["minutes"]
+        grid = float(parts.get("main grid", 0.0) + parts.get("tuning", 0.0))
+        axes = float(parts[parts.index.str.startswith("axis")].sum())
+        wall = grid / workers
+        rows.append(
+            {
+                "experiment": experiment,
+                "grid + tuning (run min)": round(grid, 1),
+                f"wall min at {workers} workers": round(wall, 1),
+                "target (min)": target,
+                "within target": ("yes" if wall <= target else "no")
+                if experiment in complete
+                else "partial grid",
+                "axes (run min)": round(axes, 1),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def stored_claims(store, profile: str, metric: str = "macro_f1") -> pd.DataFrame:
