@@ -12,12 +12,18 @@ from helpers.evaluation.metrics import confusion, metrics_from_confusion
 
 @torch.inference_mode()
 def predict(
-    model, data: Encoded, batch_size: int = 128, device: str | torch.device = "cpu", forward=None
+    model,
+    data: Encoded,
+    batch_size: int = 128,
+    device: str | torch.device | None = None,
+    forward=None,
 ) -> pd.DataFrame:
     """Predictions for every example: id, source, label, pred and one probability per class.
 
     ``forward(batch) -> logits`` overrides the plain model call (e.g. cached frozen features).
+    ``device``: where the batches go; by default, where the model is (a GPU after training).
     """
+    device = device or model_device(model)
     was_training = model.training
     model.eval()
     order, probs = [], []
@@ -41,12 +47,17 @@ def predict(
     return frame
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's weights are: the device its inputs must go to."""
+    return next(model.parameters()).device
+
+
 def score(
     model,
     data: Encoded,
     label_names,
     batch_size: int = 128,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     forward=None,
 ) -> dict[str, float]:
     """Every metric of ``model`` on ``data`` (no interval): what model selection compares."""

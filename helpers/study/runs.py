@@ -144,8 +144,11 @@ def _test_predictions(study: Study, adapted: Adapted, seed: int) -> pd.DataFrame
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Whether two models hold the same weights (on another device: taken as different)."""
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    return sa.keys() == sb.keys() and all(
+        sa[k].device == sb[k].device and torch.equal(sa[k], sb[k]) for k in sa
+    )
 
 
 def copy_run(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from helpers.data.encoding import Encoded, collate, eval_batches, pad
-from helpers.evaluation.predictions import predict
+from helpers.evaluation.predictions import model_device, predict
 from helpers.models.layers import LayerGroups, get_module, set_module
 
 
@@ -92,9 +92,11 @@ def compute_prefix(
     depth: int,
     data: Encoded,
     batch_size: int = 128,
-    device="cpu",
+    device=None,
 ) -> list[torch.Tensor]:
-    """Hidden states after the first ``depth`` layers, one [length, hidden] tensor per example."""
+    """Hidden states after the first ``depth`` layers, one [length, hidden] tensor per example
+    (kept on the CPU; ``device``: where the model runs, by default where it is)."""
+    device = device or model_device(model)
     last = groups.paths[f"layer.{depth - 1}"][-1] if depth else groups.paths["embeddings"][-1]
     captured = {}
 
@@ -133,7 +135,7 @@ class PrefixCache:
         self.computed = 0  # examples run through a prefix (for the benchmark's accounting)
 
     def features(
-        self, model, groups, depth, data: Encoded, device="cpu", key: str | None = None
+        self, model, groups, depth, data: Encoded, device=None, key: str | None = None
     ) -> list[torch.Tensor]:
         """Prefix features for every example of ``data``, computing only the missing ones.
 
@@ -164,9 +166,11 @@ def predict_from_prefix(
     layers above it. Same batches as ``predict``, so the same numbers."""
     feats = CACHE.features(model, groups, depth, data)
 
+    device = model_device(model)
+
     def forward(_batch, index) -> torch.Tensor:
         hidden, mask = pad([feats[i] for i in index])
         with skip_prefix(model, groups, depth):
-            return model(inputs_embeds=hidden, attention_mask=mask).logits
+            return model(inputs_embeds=hidden.to(device), attention_mask=mask.to(device)).logits
 
     return predict(model, data, batch_size, forward=forward)
