@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers.report import analysis
 
@@ -49,53 +50,63 @@ def test_summary_uses_seed_t_interval():
     assert row["ci_high"] - row["ci_low"] < 0.02  # from seed spread, not the +-0.05
 
 
-def one_class_tables():
-    """Three runs at delta 1 on a target that is 95% class 0: constant, rare answers, sound."""
+def one_class_tables(delta: float = 1.0):
+    """Runs on a mixture of corpus a (half class 1) and b (95% class 0): constant, rare
+    answers, over-answering class 1, and a sound run (90% one class: not flagged)."""
     labels = {"a": [0, 1] * 10, "b": [0] * 19 + [1]}
-    predictions = pd.DataFrame(
-        [
-            dict(experiment="x", source=corpus, id=f"{corpus}{i}", label=y)
-            for corpus, ys in labels.items()
-            for i, y in enumerate(ys)
-        ]
-    )
-    runs = {  # method: (top_class_share, f1 of class 0, f1 of class 1)
-        "last2": (1.0, 0.974, 0.0),
-        "all": (0.97, 0.97, 0.2),
-        "head": (0.9, 0.95, 0.5),
+    runs = {  # method: (answered class, top_class_share, f1 of class 0, f1 of class 1)
+        "last2": (0, 1.0, 0.974, 0.0),
+        "all": (0, 0.97, 0.97, 0.2),
+        "lp_ft": (1, 0.96, 0.1, 0.1),
+        "head": (0, 0.9, 0.95, 0.5),
     }
-    rows = []
-    for method, (top, f0, f1) in runs.items():
+    metrics, predictions = [], []
+    for method, (answered, top, f0, f1) in runs.items():
         values = {"top_class_share": top, "f1_no": f0, "f1_yes": f1, "macro_f1": (f0 + f1) / 2}
-        rows += [
-            dict(experiment="x", source="a", target="b", method=method, delta=1.0, seed=0,
+        metrics += [
+            dict(experiment="x", source="a", target="b", method=method, delta=delta, seed=0,
                  split="test", metric=m, value=v, ci_low=v, ci_high=v, run_key=method)
             for m, v in values.items()
         ]  # fmt: skip
-    return pd.DataFrame(rows), predictions
+        predictions += [
+            dict(experiment="x", source=corpus, id=f"{corpus}{i}", label=y, pred=answered,
+                 run_key=method)
+            for corpus, ys in labels.items()
+            for i, y in enumerate(ys)
+        ]  # fmt: skip
+    return pd.DataFrame(metrics), pd.DataFrame(predictions)
 
 
-def test_constant_runs_flag_and_explain_one_class_runs():
-    metrics, predictions = one_class_tables()
+@pytest.mark.parametrize("delta, majority", [(1.0, 0.95), (0.5, 0.725)])
+def test_constant_runs_flag_and_explain_one_class_runs(delta, majority):
+    metrics, predictions = one_class_tables(delta)
     table = analysis.constant_runs(metrics, predictions).set_index("method")
-    assert list(table.index) == ["last2", "all"]  # head (90% one class) is not flagged
-    assert table.loc["last2", "reading"] == "constant"
-    assert table.loc["all", "reading"] == "rare answers"
+    assert list(table.index) == ["last2", "all", "lp_ft"]  # head (90% one class): not flagged
+    assert table["reading"].to_dict() == {
+        "last2": "constant",
+        "all": "rare answers",
+        "lp_ft": "over-answers",
+    }
     assert table.loc["all", "weakest_class"] == "yes"
-    assert table["true_majority_share"].eq(0.95).all()  # b alone at delta 1
-    # always answering class 0 on a 95% mixture: F1 2 * 0.95 / 1.95 on it, 0 on the other
-    assert np.allclose(table["constant_macro_f1"], 0.95 / 1.95)
+    assert table.loc["all", "answered_class"] == "no"
+    assert np.isclose(table.loc["all", "true_share"], majority)  # b alone, or half a half b
+    assert np.isclose(table.loc["lp_ft", "true_share"], 1 - majority)
+    # always answering the majority class: F1 2q/(1+q) on it, 0 on the other
+    assert np.allclose(table["constant_macro_f1"], majority / (1 + majority))
     text = analysis.constant_takeaway(table.reset_index())
-    assert "**2 runs**" in text and "1 of them is constant" in text and "last2 on x" in text
-    assert "1 of 1 score above" in text
+    assert text.startswith("**3 runs** answer one class")
+    assert "(F1 0 on a class): 1 run, last2 on x." in text
+    assert "less often than it occurs: 1 run" in text and "1 of 1 above" in text
+    assert "for nearly everything: 1 run." in text
 
 
 def test_summary_counts_one_class_seeds():
     metrics, _ = one_class_tables()
     summary = analysis.summarise(metrics, "macro_f1").set_index("method")
-    assert summary["one_class"].to_dict() == {"all": 1, "head": 0, "last2": 1}
-    assert "(1 one-class)" in analysis.wide_summary(summary.reset_index()).loc["all"].iat[0]
-    assert "one-class" not in analysis.wide_summary(summary.reset_index()).loc["head"].iat[0]
+    assert summary["one_class"].to_dict() == {"all": 1, "head": 0, "last2": 1, "lp_ft": 1}
+    wide = analysis.wide_summary(summary.reset_index())
+    assert "(1 one-class)" in wide.loc["all"].iat[0]
+    assert "one-class" not in wide.loc["head"].iat[0]
 
 
 def test_budget_judges_whole_grids_only():

@@ -15,6 +15,7 @@ from helpers.errors import UserError
 from helpers.files import write_text
 from helpers.paths import PUBLISHED_PROFILE, ROOT
 from helpers.report import analysis
+from helpers.spec.experiments import load_profile
 from helpers.study.store import Store
 
 README = ROOT / "README.md"
@@ -137,8 +138,10 @@ def cost_section(store, metrics, profile: str) -> str:
         "test pools; source-model training not included), on the machine that ran them: "
         f"{costs['minutes'].sum():.0f} min in all.\n\n"
         f"{costs.to_markdown(index=False)}\n\n"
-        "Against the budget of 30 minutes per experiment (3 seeds, tuning included; the "
-        "runs' minutes over the two workers that shared the two cores):\n\n"
+        f"Against the budget of 30 minutes per experiment ({len(load_profile(profile).seeds)} "
+        "seeds, tuning included): the runs' minutes over the two workers that shared the two "
+        "cores, a lower bound on the wall clock (no worker waits) that leaves out training the "
+        "shared source models:\n\n"
         f"{budget.to_markdown(index=False)}\n"
     )
 

@@ -14,7 +14,7 @@ from scipy import stats
 from helpers.report.claims import claims, claims_markdown
 from helpers.report.comparisons import final_runs
 from helpers.spec.experiments import AXES, load_profile
-from helpers.spec.methods import in_family
+from helpers.spec.methods import SOURCE, in_family
 
 __all__ = ["claims", "claims_markdown"]  # the claims table's public home stays analysis
 
@@ -182,72 +182,100 @@ def constant_runs(
 ) -> pd.DataFrame:
     """Runs that answer one class for more than ``share`` of their test mixture, and why.
 
-    Beside each flagged run: how much of its test mixture truly is that class, its F1 on the
-    class it answers least well, its macro-F1 and the macro-F1 of the constant classifier (always
-    the majority class) on the same mixture. ``reading`` is "constant" when the weakest class's
-    F1 is 0 (no correct answer of that class), else "rare answers": the run does name the rare
-    class, less often than it occurs, which on a mixture that is itself over ``share`` one class
-    (Davidson is about 95% not-hate) is what a sound classifier does too.
+    Beside each flagged run: the class it answers and how much of its test mixture truly is that
+    class, its F1 on the class it answers least well, its macro-F1 and that of the constant
+    classifier (always the true majority class) on the same mixture. ``reading``: "constant"
+    when a class's F1 is 0 (not one correct answer of it); "rare answers" when the answered
+    class is the true majority and every class is sometimes answered right: the run answers
+    the rare class less often than it occurs, which on a mixture that is itself about 95% one
+    class (Davidson is about 95% not-hate) a sound classifier can do too; "over-answers" when
+    the answered class is not the majority.
     """
     test = metrics[metrics["split"] == "test"]
     top = test[(test["metric"] == "top_class_share") & (test["value"] > share)]
     columns = [
-        "experiment", "method", "delta", "seed", "top_class_share", "true_majority_share",
-        "weakest_class", "weakest_f1", "macro_f1", "constant_macro_f1", "reading",
+        "experiment", "method", "delta", "seed", "answered_class", "answered_share",
+        "true_share", "weakest_class", "weakest_f1", "macro_f1", "constant_macro_f1", "reading",
     ]  # fmt: skip
     if top.empty:
         return pd.DataFrame(columns=columns)
-    shares = label_shares(predictions)
+    truth = label_shares(predictions)
     rows = []
     for run in top.itertuples(index=False):
         values = test[test["run_key"] == run.run_key].set_index("metric")["value"]
-        f1 = values[values.index.str.startswith("f1_")]
-        a, b = shares[(run.experiment, run.source)], shares[(run.experiment, run.target)]
-        mixed = ((1 - run.delta) * a).add(run.delta * b, fill_value=0.0)
+        f1 = values[values.index.str.startswith("f1_")]  # one per class, in label order
+        names = [n.removeprefix("f1_") for n in f1.index]
+        weights = {run.source: 1 - run.delta, run.target: run.delta}
+        answers = predictions[predictions["run_key"] == run.run_key]
+        mixed = _mix({c: truth[(run.experiment, c)] for c in weights}, weights)
+        answered = _mix(
+            {c: answers.loc[answers["source"] == c, "pred"].value_counts(normalize=True)
+             for c in weights},
+            weights,
+        )  # fmt: skip
+        k = int(answered.idxmax())
         q = float(mixed.max())
+        if f1.min() == 0:
+            reading = "constant"
+        elif mixed.get(k, 0.0) == q:
+            reading = "rare answers"
+        else:
+            reading = "over-answers"
         rows.append(
             {
                 "experiment": run.experiment,
                 "method": run.method,
                 "delta": run.delta,
                 "seed": run.seed,
-                "top_class_share": run.value,
-                "true_majority_share": q,
-                "weakest_class": f1.idxmin().removeprefix("f1_"),
+                "answered_class": names[k],
+                "answered_share": run.value,
+                "true_share": float(mixed.get(k, 0.0)),
+                "weakest_class": names[int(f1.to_numpy().argmin())],
                 "weakest_f1": float(f1.min()),
                 "macro_f1": float(values["macro_f1"]),
-                # always the majority class: F1 2q/(1+q) on it, 0 on every other class
-                "constant_macro_f1": 2 * q / (1 + q) / len(mixed),
-                "reading": "constant" if f1.min() == 0 else "rare answers",
+                # always the majority class: F1 2q/(1+q) on it, 0 on each of the other classes
+                "constant_macro_f1": 2 * q / (1 + q) / len(f1),
+                "reading": reading,
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def _mix(shares: dict[str, pd.Series], weights: dict[str, float]) -> pd.Series:
+    """Class shares of a mixture: each corpus's shares (class -> share) weighted, a class
+    missing from a corpus counting 0 there."""
+    frame = pd.DataFrame({c: s * weights[c] for c, s in shares.items()}).fillna(0.0)
+    return frame.sum(axis=1)
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def constant_takeaway(table: pd.DataFrame, share: float = ONE_CLASS) -> str:
     """One paragraph on the flagged runs: how many are constant, and what the others are."""
     if table.empty:
         return f"**No run** answers one class for more than {share:.0%} of its test mixture."
-    constant = table[table["reading"] == "constant"]
-    rare = table[table["reading"] == "rare answers"]
     text = (
-        f"**{len(table)} runs** answer one class for more than {share:.0%} of their test "
-        f"mixture. {len(constant)} of them {'is' if len(constant) == 1 else 'are'} constant "
-        "in effect (F1 0 on a class)"
+        f"**{_runs(len(table))}** answer one class for more than {share:.0%} of the test mixture."
     )
+    constant = table[table["reading"] == "constant"]
     if len(constant):
         names = ", ".join(sorted(set(constant["method"] + " on " + constant["experiment"])))
-        text += f": {names}"
-    text += "."
+        text += f" Constant in effect (F1 0 on a class): {_runs(len(constant))}, {names}."
+    rare = table[table["reading"] == "rare answers"]
     if len(rare):
         above = int((rare["macro_f1"] > rare["constant_macro_f1"]).sum())
         text += (
-            f" The other {len(rare)} name the rare class, less often than it occurs: their test "
-            f"mixtures are {rare['true_majority_share'].min():.1%}-"
-            f"{rare['true_majority_share'].max():.1%} one class, their F1 on the rare class is "
-            f"{rare['weakest_f1'].min():.2f}-{rare['weakest_f1'].max():.2f}, and {above} of "
-            f"{len(rare)} score above the constant classifier's macro-F1."
+            f" Answering the rare class less often than it occurs: {_runs(len(rare))}, on test "
+            f"mixtures that are {rare['true_share'].min():.1%}-{rare['true_share'].max():.1%} "
+            f"the answered class; F1 on the rare class {rare['weakest_f1'].min():.2f}-"
+            f"{rare['weakest_f1'].max():.2f}; {above} of {len(rare)} above the constant "
+            "classifier's macro-F1."
         )
+    over = table[table["reading"] == "over-answers"]
+    if len(over):
+        text += f" Answering a minority class for nearly everything: {_runs(len(over))}."
     return text
 
 
@@ -310,8 +338,19 @@ def grid_runs(profile: str) -> int:
 
 
 def complete_experiments(metrics: pd.DataFrame, profile: str) -> set[str]:
-    """The stored experiments that hold their whole main grid (``grid_runs``)."""
-    counts = inventory(metrics).sum(axis=1)
+    """The stored experiments holding every run of their main grid (``grid_runs``): each
+    (method, delta, seed) cell the profile asks for, runs of other settings not counted."""
+    if metrics.empty:
+        return set()
+    p = load_profile(profile)
+    runs = metrics.drop_duplicates("run_key")
+    wanted = (runs["method"] == SOURCE) | (
+        runs["method"].isin([*p.surgical, *p.cbv]) & runs["delta"].isin(p.deltas)
+    )
+    cells = runs[wanted & runs["seed"].isin(p.seeds)]
+    counts = cells.drop_duplicates(["experiment", "method", "delta", "seed"]).value_counts(
+        "experiment"
+    )
     return {e for e, n in counts.items() if n >= grid_runs(profile)}
 
 
@@ -324,10 +363,11 @@ def budget(
     """Each experiment's main grid and tuning against the time budget (``target`` minutes).
 
     ``costs`` is ``run_costs``; ``complete``, the experiments holding their whole main grid
-    (the others are judged "partial"). Run minutes are summed over runs; ``workers`` run-level
-    workers share the machine with no idle time between runs, so the wall clock is about run
-    minutes / workers (the stored times were measured in that layout). Design axes are listed
-    apart: the budget counts an experiment's grid with its tuning.
+    (the others are judged "partial"). Run minutes are summed over runs; the wall clock is
+    taken as run minutes / ``workers`` (the stored times were measured with that many workers
+    sharing the machine): a lower bound, as it assumes no worker ever waits, and it leaves out
+    training the source models, which the experiments of one corpus share. Design axes are
+    listed apart: the budget counts an experiment's grid with its tuning.
     """
     rows = []
     for experiment, g in costs.groupby("experiment", sort=True):

@@ -19,6 +19,7 @@ from helpers.spec.cbv import CBVConfig
 from helpers.spec.settings import TrainConfig
 
 FAMILIES = ("reference", "surgical", "baseline", "cbv")
+SOURCE = "source"  # the method name of a source model's run (not a method of the registry)
 STRATEGY_NAMES = ("none", "subset", "lp_ft", "auto_rgn", "cbv_joint", "cbv_two_stage", "wise_ft")
 
 # The version of each code path that produces stored results: a strategy's fitting code, and
@@ -26,7 +27,7 @@ STRATEGY_NAMES = ("none", "subset", "lp_ft", "auto_rgn", "cbv_joint", "cbv_two_s
 # changes results: the number is part of every stored run's key, so a run computed before the
 # fix is never reused or averaged with runs computed after it.
 CODE_VERSION: dict[str, int] = {
-    "source": 1,
+    SOURCE: 1,
     "none": 1,
     "subset": 1,
     "lp_ft": 1,

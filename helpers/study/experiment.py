@@ -27,7 +27,7 @@ from helpers.paths import data_root as resolve_data_root
 from helpers.paths import require_data_root
 from helpers.spec.corpora import TableCorpus, to_config
 from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
-from helpers.spec.methods import CODE_VERSION, code_version, get_method
+from helpers.spec.methods import CODE_VERSION, SOURCE, code_version, get_method
 from helpers.spec.settings import TrainConfig
 from helpers.study.progress import bars_wanted
 from helpers.study.store import Store
@@ -35,7 +35,6 @@ from helpers.study.store import Store
 SHARED_MODELS = "_models"  # store area of models shared across experiments (source models)
 TUNING = "tuning.parquet"  # the tuned learning rates, beside an experiment's runs
 CHECKPOINT = "model"  # folder of a stored model (safetensors, via save_pretrained)
-SOURCE = "source"  # the method name of a source model's run
 
 
 @dataclass

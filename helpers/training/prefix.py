@@ -124,14 +124,15 @@ def compute_prefix(
 
 
 class PrefixCache:
-    """Process-wide store of prefix features: fingerprint -> (corpus, example id) -> tensor.
+    """Process-wide store of prefix features: fingerprint -> (corpus, id, tokens) -> tensor.
 
-    Examples are keyed by corpus and id together: two corpora may number their examples alike
-    (a CSV without an id column is numbered 0, 1, ...), and a mixture holds both.
+    Examples are keyed by corpus and id together, two corpora may number their examples alike
+    (a CSV without an id column is numbered 0, 1, ...) and a mixture holds both; and by their
+    token count, so a text cut at another ``max_length`` is not taken for the same input.
     """
 
     def __init__(self) -> None:
-        self.store: dict[str, dict[tuple[str, str], torch.Tensor]] = {}
+        self.store: dict[str, dict[tuple[str, str, int], torch.Tensor]] = {}
         self.computed = 0  # examples run through a prefix (for the benchmark's accounting)
 
     def features(
@@ -142,7 +143,7 @@ class PrefixCache:
         ``key`` is the prefix's ``fingerprint`` when the caller has it already.
         """
         table = self.store.setdefault(key or fingerprint(model, groups, depth), {})
-        names = list(zip(data.sources, data.ids))
+        names = list(zip(data.sources, data.ids, map(len, data.input_ids)))
         missing = [i for i, name in enumerate(names) if name not in table]
         if missing:
             feats = compute_prefix(model, groups, depth, data.subset(missing), device=device)
@@ -163,7 +164,8 @@ def predict_from_prefix(
     """``predict`` that runs the first ``depth`` layers through ``CACHE``: each example's prefix
     features are computed once per prefix weights (by fingerprint, so any model is exact), and
     every later model with the same frozen prefix (other deltas, tuning trials) runs only the
-    layers above it. Same batches as ``predict``, so the same numbers."""
+    layers above it. The same numbers as ``predict`` up to float rounding (the prefix may have
+    been computed in other batches, padded otherwise)."""
     feats = CACHE.features(model, groups, depth, data)
 
     device = model_device(model)
