@@ -95,7 +95,7 @@ def test_constant_runs_flag_and_explain_one_class_runs(delta, majority):
     assert np.allclose(table["constant_macro_f1"], majority / (1 + majority))
     text = analysis.constant_takeaway(table.reset_index())
     assert text.startswith("**3 runs** answer one class")
-    assert "(F1 0 on a class): 1 run, last2 on x." in text
+    assert "(F1 0 on a class): 1 run, `last2` on x." in text
     assert "less often than it occurs: 1 run" in text and "1 of 1 above" in text
     assert "for nearly everything: 1 run." in text
 

@@ -93,7 +93,7 @@ def readme_results(
         f"{shown}"
         f"### The poster's claims against our numbers ({metric})\n\n"
         f"{VERDICTS}\n\n"
-        f"{analysis.claims_markdown(claims).to_markdown(index=False)}\n\n"
+        f"{analysis.claims_markdown(claims).to_markdown(index=False, disable_numparse=True)}\n\n"
         f"{one_class_section(store, metrics, profile)}"
         f"{cost_section(store, metrics, profile)}"
     )

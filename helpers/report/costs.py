@@ -1,0 +1,102 @@
+"""What the stored runs cost, and each experiment's grid against the time budget.
+
+Reads only stored tidy tables; never trains.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers.spec.experiments import AXES, load_profile
+from helpers.spec.methods import SOURCE
+
+
+def run_costs(store, profile: str) -> pd.DataFrame:
+    """Where the compute went: stored runs and their wall time per experiment and part of the
+    study (main grid, tuning, each design axis). Source-model training is not a run of an
+    experiment and is not counted. A main-grid run copied from its chosen tuning trial carries
+    that trial's metrics, wall time included, so it is counted once, in tuning."""
+    views = {"main grid": profile, "tuning": f"{profile}/tuning"}
+    views.update({f"axis {a}": f"{profile}/{a}" for a in AXES})
+
+    def costs(view: str) -> pd.DataFrame:
+        metrics = store.collect("metrics", profile=view)
+        if metrics.empty:
+            return metrics
+        return metrics[(metrics["split"] == "cost") & (metrics["metric"] == "seconds")]
+
+    same = ["experiment", "method", "delta", "seed", "value"]
+    found = {part: costs(view) for part, view in views.items()}
+    trials = found["tuning"]
+    rows = []
+    for part, cost in found.items():
+        if part == "main grid" and len(cost) and len(trials):
+            copied = cost[same].merge(trials[same], how="left", indicator=True)["_merge"] == "both"
+            cost = cost[~copied.to_numpy()]
+        if cost.empty:
+            continue
+        for experiment, g in cost.groupby("experiment"):
+            minutes, per_run = g["value"].sum() / 60, g["value"].mean()
+            rows.append([experiment, part, len(g), round(minutes, 1), round(per_run, 1)])
+    columns = ["experiment", "part", "runs computed", "minutes", "seconds per run"]
+    return pd.DataFrame(rows, columns=columns).sort_values("experiment", kind="stable")
+
+
+def grid_runs(profile: str) -> int:
+    """How many runs one experiment's main grid holds: per seed the source run and every
+    method at every delta."""
+    p = load_profile(profile)
+    return len(p.seeds) * (1 + len(p.deltas) * (len(p.surgical) + len(p.cbv)))
+
+
+def complete_experiments(metrics: pd.DataFrame, profile: str) -> set[str]:
+    """The stored experiments holding every run of their main grid (``grid_runs``): each
+    (method, delta, seed) cell the profile asks for, runs of other settings not counted."""
+    if metrics.empty:
+        return set()
+    p = load_profile(profile)
+    runs = metrics.drop_duplicates("run_key")
+    wanted = (runs["method"] == SOURCE) | (
+        runs["method"].isin([*p.surgical, *p.cbv]) & runs["delta"].isin(p.deltas)
+    )
+    cells = runs[wanted & runs["seed"].isin(p.seeds)]
+    counts = cells.drop_duplicates(["experiment", "method", "delta", "seed"]).value_counts(
+        "experiment"
+    )
+    return {e for e, n in counts.items() if n >= grid_runs(profile)}
+
+
+def budget(
+    costs: pd.DataFrame,
+    complete: set[str],
+    workers: int = 2,
+    target: float = 30.0,
+) -> pd.DataFrame:
+    """Each experiment's main grid and tuning against the time budget (``target`` minutes).
+
+    ``costs`` is ``run_costs``; ``complete``, the experiments holding their whole main grid
+    (the others are judged "partial"). Run minutes are summed over runs; the wall clock is
+    taken as run minutes / ``workers`` (the stored times were measured with that many workers
+    sharing the machine): a lower bound, as it assumes no worker ever waits, and it leaves out
+    training the source models, which the experiments of one corpus share. Design axes are
+    listed apart: the budget counts an experiment's grid with its tuning.
+    """
+    rows = []
+    for experiment, g in costs.groupby("experiment", sort=True):
+        parts = g.set_index("part")["minutes"]
+        grid = float(parts.get("main grid", 0.0) + parts.get("tuning", 0.0))
+        axes = float(parts[parts.index.str.startswith("axis")].sum())
+        wall = grid / workers
+        rows.append(
+            {
+                "experiment": experiment,
+                "grid + tuning (run min)": round(grid, 1),
+                f"wall min at {workers} workers": round(wall, 1),
+                "target (min)": target,
+                "within target": ("yes" if wall <= target else "no")
+                if experiment in complete
+                else "partial grid",
+                "axes (run min)": round(axes, 1),
+            }
+        )
+    return pd.DataFrame(rows)
