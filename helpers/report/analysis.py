@@ -14,7 +14,7 @@ from scipy import stats
 from helpers.report.claims import claims, claims_markdown
 from helpers.report.comparisons import final_runs
 from helpers.report.costs import budget, complete_experiments, grid_runs, run_costs
-from helpers.report.one_class import ONE_CLASS, constant_runs, constant_takeaway, label_shares
+from helpers.report.one_class import ONE_CLASS, constant_runs, constant_takeaway
 from helpers.spec.experiments import AXES
 from helpers.spec.methods import in_family
 
@@ -27,7 +27,6 @@ __all__ = [
     "constant_runs",
     "constant_takeaway",
     "grid_runs",
-    "label_shares",
     "run_costs",
 ]
 

@@ -7,16 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from helpers.evaluation.metrics import confusion, mixture_confusion
+
 ONE_CLASS = 0.95  # a run answering one class for more of its test mixture than this is flagged
-
-
-def label_shares(predictions: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
-    """Each test pool's class shares, per (experiment, corpus): the same for every run."""
-    first = predictions.drop_duplicates(["experiment", "source", "id"])
-    return {
-        key: g["label"].value_counts(normalize=True).sort_index()
-        for key, g in first.groupby(["experiment", "source"])
-    }
 
 
 def constant_runs(
@@ -31,7 +24,8 @@ def constant_runs(
     class is the true majority and every class is sometimes answered right: the run answers
     the rare class less often than it occurs, which on a mixture that is itself about 95% one
     class (Davidson is about 95% not-hate) a sound classifier can do too; "over-answers" when
-    the answered class is not the majority.
+    the answered class is not the majority. Shares come from the run's expected mixture
+    confusion matrix (``mixture_confusion``), as its metrics do.
     """
     test = metrics[metrics["split"] == "test"]
     top = test[(test["metric"] == "top_class_share") & (test["value"] > share)]
@@ -41,25 +35,24 @@ def constant_runs(
     ]  # fmt: skip
     if top.empty:
         return pd.DataFrame(columns=columns)
-    truth = label_shares(predictions)
+    values_of = test.groupby("run_key")
+    answers_of = predictions[predictions["run_key"].isin(top["run_key"])].groupby("run_key")
     rows = []
     for run in top.itertuples(index=False):
-        values = test[test["run_key"] == run.run_key].set_index("metric")["value"]
+        values = values_of.get_group(run.run_key).set_index("metric")["value"]
         f1 = values[values.index.str.startswith("f1_")]  # one per class, in label order
         names = [n.removeprefix("f1_") for n in f1.index]
-        weights = {run.source: 1 - run.delta, run.target: run.delta}
-        answers = predictions[predictions["run_key"] == run.run_key]
-        mixed = _mix({c: truth[(run.experiment, c)] for c in weights}, weights)
-        answered = _mix(
-            {c: answers.loc[answers["source"] == c, "pred"].value_counts(normalize=True)
-             for c in weights},
-            weights,
-        )  # fmt: skip
-        k = int(answered.idxmax())
-        q = float(mixed.max())
+        answers = answers_of.get_group(run.run_key)
+        per_corpus = {
+            c: confusion(g["label"].to_numpy(), g["pred"].to_numpy(), len(names))
+            for c, g in answers.groupby("source")
+        }
+        mixed = mixture_confusion(per_corpus, {run.source: 1 - run.delta, run.target: run.delta})
+        truth, answered = mixed.sum(1), mixed.sum(0)  # class shares: true, answered
+        k, q = int(answered.argmax()), float(truth.max())
         if f1.min() == 0:
             reading = "constant"
-        elif mixed.get(k, 0.0) == q:
+        elif truth[k] == q:
             reading = "rare answers"
         else:
             reading = "over-answers"
@@ -71,23 +64,16 @@ def constant_runs(
                 "seed": run.seed,
                 "answered_class": names[k],
                 "answered_share": run.value,
-                "true_share": float(mixed.get(k, 0.0)),
+                "true_share": float(truth[k]),
                 "weakest_class": names[int(f1.to_numpy().argmin())],
                 "weakest_f1": float(f1.min()),
                 "macro_f1": float(values["macro_f1"]),
                 # always the majority class: F1 2q/(1+q) on it, 0 on each of the other classes
-                "constant_macro_f1": 2 * q / (1 + q) / len(f1),
+                "constant_macro_f1": 2 * q / (1 + q) / len(names),
                 "reading": reading,
             }
         )
     return pd.DataFrame(rows, columns=columns)
-
-
-def _mix(shares: dict[str, pd.Series], weights: dict[str, float]) -> pd.Series:
-    """Class shares of a mixture: each corpus's shares (class -> share) weighted, a class
-    missing from a corpus counting 0 there."""
-    frame = pd.DataFrame({c: s * weights[c] for c, s in shares.items()}).fillna(0.0)
-    return frame.sum(axis=1)
 
 
 def _runs(n: int) -> str:
@@ -113,7 +99,7 @@ def constant_takeaway(table: pd.DataFrame, share: float = ONE_CLASS) -> str:
             f"mixtures that are {rare['true_share'].min():.1%}-{rare['true_share'].max():.1%} "
             f"the answered class; F1 on the rare class {rare['weakest_f1'].min():.2f}-"
             f"{rare['weakest_f1'].max():.2f}; {above} of {len(rare)} above the constant "
-            "classifier's macro-F1."
+            "classifier's macro-F1 (point estimates)."
         )
     over = table[table["reading"] == "over-answers"]
     if len(over):

@@ -29,12 +29,12 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
-from helpers.data.encoding import Encoded, collate, pad, train_batches
+from helpers.data.encoding import Encoded, collate, train_batches
 from helpers.evaluation.predictions import score
 from helpers.spec.settings import TrainConfig
 from helpers.training.checkpoints import clear_resume, load_resume, save_resume, trainable_state
 from helpers.training.plan import ALPHA, WEIGHT, Plan, trainable_parameters
-from helpers.training.prefix import CACHE, fingerprint, skip_prefix
+from helpers.training.prefix import CACHE, fingerprint, from_prefix
 from helpers.training.ranks import agree
 
 MINORITY_SHARE = 0.3  # a class under this share of the training set gets a balanced loss weight
@@ -153,9 +153,7 @@ def fit(
 
     def logits(data: Encoded, index) -> torch.Tensor:
         if prefix:
-            hidden, mask = pad([feats[id(data)][i] for i in index])
-            with skip_prefix(core, prefix.layers, prefix.depth):
-                return run(inputs_embeds=hidden.to(device), attention_mask=mask.to(device)).logits
+            return from_prefix(core, prefix.layers, prefix.depth, feats[id(data)], run)(index)
         batch = collate(data, index)
         return run(
             input_ids=batch["input_ids"].to(device),

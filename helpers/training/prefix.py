@@ -158,6 +158,21 @@ class PrefixCache:
 CACHE = PrefixCache()
 
 
+def from_prefix(model: nn.Module, groups: LayerGroups, depth: int, feats, run=None):
+    """``logits(index)`` of the examples at ``index``, run from their cached prefix features
+    ``feats`` through the layers above the prefix. ``run``: the callable to run (the engine's
+    compiled or wrapped model), ``model`` by default; its prefix is swapped out meanwhile."""
+    run = run or model
+    device = model_device(model)
+
+    def logits(index) -> torch.Tensor:
+        hidden, mask = pad([feats[i] for i in index])
+        with skip_prefix(model, groups, depth):
+            return run(inputs_embeds=hidden.to(device), attention_mask=mask.to(device)).logits
+
+    return logits
+
+
 def predict_from_prefix(
     model: nn.Module, groups: LayerGroups, depth: int, data: Encoded, batch_size: int = 128
 ) -> pd.DataFrame:
@@ -166,13 +181,5 @@ def predict_from_prefix(
     every later model with the same frozen prefix (other deltas, tuning trials) runs only the
     layers above it. The same numbers as ``predict`` up to float rounding (the prefix may have
     been computed in other batches, padded otherwise)."""
-    feats = CACHE.features(model, groups, depth, data)
-
-    device = model_device(model)
-
-    def forward(_batch, index) -> torch.Tensor:
-        hidden, mask = pad([feats[i] for i in index])
-        with skip_prefix(model, groups, depth):
-            return model(inputs_embeds=hidden.to(device), attention_mask=mask.to(device)).logits
-
-    return predict(model, data, batch_size, forward=forward)
+    logits = from_prefix(model, groups, depth, CACHE.features(model, groups, depth, data))
+    return predict(model, data, batch_size, forward=lambda _batch, index: logits(index))
