@@ -4,6 +4,7 @@ One smoke study on the team's fixture corpora (tiny model, seconds), run once pe
 """
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -137,15 +138,68 @@ def test_tuning_prints_a_line_per_trial_it_computes_and_none_when_stored(tmp_pat
         assert [x.rsplit(": ", 1)[1] for x in lines] == expected
 
 
-def test_run_costs_count_a_reused_trial_once(done):
+def test_run_costs_count_every_stored_run_once(done):
     from helpers.report.analysis import run_costs
 
     study, results = done
     costs = run_costs(study.store, "smoke").set_index("part")
-    table = pd.read_parquet(study.store.root / study.experiment.name / "smoke" / TABLE)
     trials = study.store.collect("metrics", profile="smoke/tuning")
     assert costs.loc["tuning", "runs computed"] == trials["run_key"].nunique() - 1  # no source
     main = results[(results["split"] == "cost") & (results["metric"] == "seconds")]
-    copies = set(table.loc[table["chosen"], "method"])  # the chosen trials, reused as they are
-    assert costs.loc["main grid", "runs computed"] == len(main) - len(copies)
+    assert costs.loc["main grid", "runs computed"] == len(main)
     assert costs.loc["main grid", "seconds per run"] > 0
+
+
+def test_tuning_trials_are_scored_on_validation_only(done):
+    study, _ = done
+    trials = study.store.collect("metrics", profile="smoke/tuning")
+    tuned = trials[trials["method"] != "source"]
+    assert set(tuned["split"]) == {"validation", "cost"}  # no test pool is looked at
+    preds = study.store.collect("predictions", profile="smoke/tuning")
+    assert preds.empty or set(preds["method"]) <= {"source"}  # nor predicted
+
+
+def test_the_chosen_trial_becomes_its_final_run_without_training_again(tmp_path, monkeypatch):
+    from helpers.study import tuning
+    from helpers.study.source import source_model
+    from helpers.training import strategies
+
+    study = open_study("hate_to_stormfront", "smoke", FIXTURES, tmp_path, progress=False)
+    source_model(study, 0)
+    fits = []
+    real = strategies.fit
+    monkeypatch.setattr(strategies, "fit", lambda *a, **k: fits.append(1) or real(*a, **k))
+    table = tuning.tune(study, ["head"])
+    assert len(fits) == len(table) == 2  # one fit per grid point, none for the final run
+
+    chosen = table[table["chosen"]].iloc[0]
+    final = study.store.load(
+        study.method_config("head", float(chosen["delta"]), int(chosen["seed"]))
+    )
+    splits = set(final["split"])
+    assert {"validation", "test", "cost"} <= splits  # the final run is evaluated on test
+    val = final[(final["split"] == "validation") & (final["metric"] == "macro_f1")]["value"]
+    assert val.iat[0] == chosen["val_macro_f1"]
+    held = [k for k in study.kept if k[0] == "head"]
+    assert not held  # the chosen model is released once stored (head is no base)
+
+
+def test_a_worker_without_the_chosen_model_trains_it_again_to_the_same_run(tmp_path):
+    from helpers.study import tuning
+
+    study = open_study("hate_to_stormfront", "smoke", FIXTURES, tmp_path, progress=False)
+    table = tuning.tune(study, ["head"])
+    chosen = table[table["chosen"]].iloc[0]
+    config = study.method_config("head", float(chosen["delta"]), int(chosen["seed"]))
+    first = study.store.load(config)
+    shutil.rmtree(study.store.run_dir(config))  # as if another worker held the model and died
+
+    again = open_study("hate_to_stormfront", "smoke", FIXTURES, tmp_path, progress=False)
+    tuning.tune(again, ["head"])  # every trial stored: no model in memory, so it trains again
+    redone = again.store.load(config)
+    pd.testing.assert_frame_equal(values(redone), values(first))
+
+
+def values(frame: pd.DataFrame) -> pd.DataFrame:
+    """A run's results, less its wall time."""
+    return frame[frame["split"] != "cost"][["split", "metric", "value", "ci_low", "ci_high"]]

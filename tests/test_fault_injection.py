@@ -166,8 +166,10 @@ def digests(reports: Path) -> dict[str, str]:
 
 
 def values(frame: pd.DataFrame) -> pd.DataFrame:
+    """A store's results, less the runs' wall times (a redone run takes its own time)."""
     cols = ["method", "split", "metric", "value", "ci_low", "ci_high", "run_key"]
-    return frame[cols].sort_values(cols[:3]).reset_index(drop=True)
+    results = frame[frame["split"] != "cost"]
+    return results[cols].sort_values(cols[:3]).reset_index(drop=True)
 
 
 def truncate(path: Path) -> None:

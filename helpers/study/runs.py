@@ -26,7 +26,7 @@ from helpers.training.strategies import Adapted, FitInputs, adapt
 NO_CI = {"ci_low": float("nan"), "ci_high": float("nan")}
 
 
-def _key(study: Study, name: str, delta: float, seed: int, overrides: dict | None) -> tuple:
+def memory_key(study: Study, name: str, delta: float, seed: int, overrides: dict | None) -> tuple:
     """What identifies a fitted model in memory: the run, its size and its training settings
     (so a tuning run and the final run it becomes share one model)."""
     settings = canonical(study.train_config(name, overrides).to_dict())
@@ -36,8 +36,9 @@ def _key(study: Study, name: str, delta: float, seed: int, overrides: dict | Non
 def _adapt(
     study: Study, name: str, delta: float, seed: int, overrides: dict | None = None
 ) -> Adapted:
-    """Fit one method; bases of other methods (``bases()``) are kept in memory for reuse."""
-    key = _key(study, name, delta, seed, overrides)
+    """Fit one method; bases of other methods (``bases()``) are kept in memory for reuse, and
+    so is a chosen tuning trial until its final run is stored (``hand_over``)."""
+    key = memory_key(study, name, delta, seed, overrides)
     if key in study.kept:
         return study.kept[key]
     config = study.method_config(name, delta, seed, overrides)
@@ -74,6 +75,8 @@ def run_method(
     seed: int,
     overrides: dict | None = None,
     announce: Callable[[], None] | None = None,
+    test: bool = True,
+    fitted: Callable[[Adapted], None] | None = None,
 ) -> pd.DataFrame:
     """Adapt, evaluate and store one run; skipped when already stored.
 
@@ -81,7 +84,10 @@ def run_method(
     whole test pool, and the delta-mixture's exact expected metric from both pools, with 95%
     bootstrap intervals over test examples; and the run's wall time. Raises ``Busy`` while
     another worker computes this run or a run it needs. ``announce`` is called once this
-    worker has claimed the run and is about to compute it.
+    worker has claimed the run and is about to compute it. A tuning trial passes
+    ``test=False`` (validation only: the test pools are not looked at, nor paid for) and
+    ``fitted``, which is handed the fitted model, so the chosen trial's model can become its
+    final run without being trained again.
     """
     delta = check_delta(delta)
     config = study.method_config(name, delta, seed, overrides)
@@ -93,30 +99,38 @@ def run_method(
                 announce()
             start = time.perf_counter()
             adapted = _adapt(study, name, delta, seed, overrides)
+            if fitted is not None:
+                fitted(adapted)
             run.fence()
             if is_main():  # the other processes of a data-parallel run wait, then read
-                _store(study, config, adapted, delta, seed, start)
+                _store(study, config, adapted, delta, seed, start, test)
     return study.store.load(config)
 
 
-def _store(study: Study, config: dict, adapted: Adapted, delta: float, seed: int, start: float):
-    """Evaluate an adapted model on validation and both whole test pools, and store the run."""
+def _store(
+    study: Study,
+    config: dict,
+    adapted: Adapted,
+    delta: float,
+    seed: int,
+    start: float,
+    test: bool = True,
+):
+    """Evaluate an adapted model on validation and (``test``) both whole test pools, and store
+    the run."""
     batch = study.profile.train.eval_batch_size
-    preds = _test_predictions(study, adapted, seed)
     val = predict(adapted.model, study.encoded(study.mixture("validation", delta, seed)), batch)
+    parts = [bootstrap(val, study.label_names, n_boot=1).assign(split="validation", **NO_CI)]
+    tables = {"history": adapted.history}
+    if test:
+        preds = _test_predictions(study, adapted, seed)
+        weights = study.weights(delta)
+        parts.append(test_metrics(preds, study.label_names, study.profile.n_boot, seed, weights))
+        tables["predictions"] = preds
     cost = pd.DataFrame([{"split": "cost", "metric": "seconds"}])
-    metrics = pd.concat(
-        [
-            bootstrap(val, study.label_names, n_boot=1).assign(split="validation", **NO_CI),
-            test_metrics(
-                preds, study.label_names, study.profile.n_boot, seed, study.weights(delta)
-            ),
-            # what this run cost here: fitting and evaluating, in seconds of wall time
-            cost.assign(value=time.perf_counter() - start, **NO_CI),
-        ],
-        ignore_index=True,
-    )
-    tables = {"predictions": preds, "history": adapted.history}
+    # what this run cost here: fitting and evaluating, in seconds of wall time
+    parts.append(cost.assign(value=time.perf_counter() - start, **NO_CI))
+    metrics = pd.concat(parts, ignore_index=True)
     if adapted.alphas:
         tables["coefficients"] = pd.DataFrame(
             {"group": list(adapted.alphas), "alpha": list(adapted.alphas.values())}
@@ -149,30 +163,3 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(
         sa[k].device == sb[k].device and torch.equal(sa[k], sb[k]) for k in sa
     )
-
-
-def copy_run(
-    source: Study, target: Study, name: str, delta: float, seed: int, overrides: dict
-) -> None:
-    """Store a finished run of ``source`` (with ``overrides``) as ``target``'s run with its own
-    settings: the same computation under another identity, so nothing is trained twice."""
-    into = target.method_config(name, delta, seed)
-    with claim(target.store, into) as run:
-        if run.todo:
-            run.fence()
-            if is_main():
-                _copy(source, target, name, delta, seed, overrides, into)
-
-
-def _copy(source: Study, target: Study, name, delta, seed, overrides, into: dict) -> None:
-    src = source.method_config(name, delta, seed, overrides)
-    tables = {
-        t: source.store.load(src, t)
-        for t in ("predictions", "history", "coefficients")
-        if source.store.has_table(src, t)
-    }
-    metrics = source.store.load(src)[["split", "metric", "value", "ci_low", "ci_high"]]
-    if name in bases():
-        model = load_model(source.store.run_dir(src) / CHECKPOINT)
-        save_model(model, target.store.run_dir(into) / CHECKPOINT)
-    target.store.save(into, metrics, tables)

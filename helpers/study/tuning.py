@@ -3,11 +3,13 @@
 At one shift and one seed (the profile's ``tune`` section: by default its largest delta and its
 first seed), each trained method is run once per point of a small grid of weight learning rates;
 CBV variants then try a grid of coefficient learning rates at their chosen rate. The choice is
-the highest validation macro-F1 (the test pools are never looked at); ties go to the point
-nearest the profile's default. Tuning runs are stored apart (profile ``<profile>/tuning``) so the
-main grid holds only final runs; the chosen one is copied into the main grid as that seed's
-final run at that delta (nothing is trained twice), and reruns skip them all. The table of
-choices is stored beside the experiment's runs as ``tuning.parquet``.
+the highest validation macro-F1; ties go to the point nearest the profile's default. Trials are
+scored on validation only: the test pools are neither looked at nor paid for. Tuning runs are
+stored apart (profile ``<profile>/tuning``) so the main grid holds only final runs; the chosen
+trial's model, kept in memory by the worker that fitted it, becomes that seed's final run at
+that delta (evaluated on the test pools, not trained again; a worker that lacks it, because
+another worker fitted it, trains it again from the same seed), and reruns skip them all. The
+table of choices is stored beside the experiment's runs as ``tuning.parquet``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,38 @@ from functools import partial
 import pandas as pd
 
 from helpers.files import write_table
-from helpers.spec.methods import METHODS, get_method
+from helpers.spec.methods import METHODS, bases, get_method
 from helpers.study.experiment import Study
 from helpers.study.lock import work_through
 from helpers.study.progress import PREFIX
-from helpers.study.runs import copy_run, run_method
+from helpers.study.runs import memory_key, run_method
 from helpers.training.engine import NonFiniteLossError
+from helpers.training.strategies import Adapted
+
+
+class _Held:
+    """The trial models one worker keeps in memory while it tunes one method: its best new
+    trial so far and the previous setting's choice, never more (bounded memory however large
+    the grid). Ranks are the choice's own order, so the global choice is held by the worker
+    that fitted it."""
+
+    def __init__(self) -> None:
+        self.models: dict[tuple, Adapted] = {}
+        self.best: tuple | None = None  # (rank, key) of the best trial fitted in this grid
+        self.chosen: tuple | None = None
+
+    def offer(self, key: tuple, rank: tuple, adapted: Adapted) -> None:
+        if self.best is not None and rank <= self.best[0]:
+            return
+        if self.best is not None and self.best[1] != self.chosen:
+            self.models.pop(self.best[1], None)
+        self.models[key], self.best = adapted, (rank, key)
+
+    def choose(self, key: tuple) -> Adapted | None:
+        """Keep only the chosen trial's model; returns it, or None if another worker fitted it."""
+        self.models = {key: self.models[key]} if key in self.models else {}
+        self.chosen, self.best = key, None
+        return self.models.get(key)
 
 
 def _with_bases(names) -> list[str]:
@@ -48,45 +76,56 @@ def tune(study: Study, methods) -> pd.DataFrame:
     trials = replace(study, axis="tuning", kept=study.kept, choices=study.choices)
     rows = []
 
-    def trial(name: str, overrides: dict) -> tuple[float, float]:
+    def trial(name: str, overrides: dict, nearness: float, held: _Held) -> tuple[float, float]:
         """Validation score and cost of one grid point (Busy while another worker runs it)."""
         shown = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
         line = f"{PREFIX}tuning {study.experiment.name} {name}: {shown}"
         announce = partial(print, line, file=sys.stderr, flush=True)  # once this worker claims it
+        fitted: list[Adapted] = []
         try:
-            stored = run_method(trials, name, delta, seed, overrides, announce=announce)
+            stored = run_method(
+                trials, name, delta, seed, overrides, announce, test=False, fitted=fitted.append
+            )
         except NonFiniteLossError:
             return -math.inf, float("nan")  # the rate diverged
         value = stored.set_index(["split", "metric"])["value"]
-        return float(value[("validation", metric)]), float(value[("cost", "seconds")])
+        score = float(value[("validation", metric)])
+        if fitted:
+            key = memory_key(trials, name, delta, seed, overrides)
+            held.offer(key, (score, nearness), fitted[0])
+        return score, float(value[("cost", "seconds")])
 
     for name in _with_bases(methods):
         chosen: dict = {}
+        held = _Held()
         for setting in get_method(name).tuned_settings(bool(grids.alpha_lr)):
             default = getattr(get_method(name).train_config(profile.train), setting)
             values = list(getattr(grids, setting))
+
+            def near(v: float, default=default) -> float:
+                return -abs(math.log(v / default)) if default > 0 else 0.0
+
             # Several workers share the grid: each point is run by one, the others wait for it.
-            point = partial(
-                lambda v, n, base, s: trial(n, {**base, s: v}), n=name, base=chosen, s=setting
-            )
+            def point(v, name=name, base=chosen, setting=setting, held=held):
+                return trial(name, {**base, setting: v}, near(v), held)
+
             results, _ = work_through(values, point)
             scored = []
             for value in values:
                 score, seconds = results[value]
-                nearness = -abs(math.log(value / default)) if default > 0 else 0.0
-                scored.append(((score, nearness), value))
+                scored.append(((score, near(value)), value))
                 row = {"method": name, "setting": setting, "value": value}
                 row.update({f"val_{metric}": score, "seconds": seconds})
                 rows.append({**row, "context": {**chosen, setting: value}})
             (best_score, _), best = max(scored)
             chosen[setting] = best
+            held.choose(memory_key(trials, name, delta, seed, chosen))
             for row in rows:
                 if row["method"] == name and row["setting"] == setting:
                     row["chosen"] = row["value"] == best
         study.choices[name] = chosen
         if chosen and best_score > -math.inf:  # the chosen trial is the main grid's run there
-            copy = partial(copy_run, trials, study, delta=delta, seed=seed, overrides=chosen)
-            work_through([name], copy)
+            _final_run(study, name, delta, seed, held)
     table = pd.DataFrame(rows)
     if len(table):
         table = table.assign(
@@ -102,3 +141,17 @@ def tune(study: Study, methods) -> pd.DataFrame:
             table = pd.concat([kept[~kept["method"].isin(table["method"])], table])
         write_table(path, table.reset_index(drop=True))
     return table
+
+
+def _final_run(study: Study, name: str, delta: float, seed: int, held: _Held) -> None:
+    """Store the chosen trial as the main grid's run at its delta and seed: from the model this
+    worker holds when it has it (evaluated, not trained again), else trained again."""
+    key = memory_key(study, name, delta, seed, None)
+    model = held.choose(key)
+    if model is not None:
+        study.kept.setdefault(key, model)
+    try:
+        work_through([name], lambda n: run_method(study, n, delta, seed))
+    finally:
+        if name not in bases():  # bases stay: the methods built on them reuse them
+            study.kept.pop(key, None)
