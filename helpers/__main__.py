@@ -204,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not time the quick-profile experiment (it takes ~15 min)",
     )
+    p.add_argument(
+        "--skip-scaleout",
+        action="store_true",
+        help="do not time the scale-out layouts (CPU process layouts, a few minutes)",
+    )
     p.add_argument("--steps", type=int, help="optimiser steps per training epoch (default 16)")
     p.add_argument("--repeats", type=int, help="runs per method, alternating order (default 2)")
     p.add_argument("--model", help="model name (default: the packaged MiniLM)")

@@ -242,8 +242,10 @@ def test_command_line_options():
 def test_main_maps_the_options_and_writes_every_folder(result, monkeypatch, tmp_path, capsys):
     seen = {}
 
-    def fake_run_bench(cfg, data_root, quick_experiment):
-        seen.update(cfg=cfg, data_root=data_root, quick_experiment=quick_experiment)
+    def fake_run_bench(cfg, data_root, quick_experiment, scaleout):
+        seen.update(
+            cfg=cfg, data_root=data_root, quick_experiment=quick_experiment, scaleout=scaleout
+        )
         return result
 
     monkeypatch.setattr("tools.bench.run.run_bench", fake_run_bench)
@@ -252,6 +254,7 @@ def test_main_maps_the_options_and_writes_every_folder(result, monkeypatch, tmp_
         [
             "bench",
             "--skip-experiment",
+            "--skip-scaleout",
             "--steps",
             "4",
             "--threads",
@@ -267,6 +270,7 @@ def test_main_maps_the_options_and_writes_every_folder(result, monkeypatch, tmp_
         "cfg": BenchConfig(steps=4, threads=1),
         "data_root": "d",
         "quick_experiment": False,
+        "scaleout": False,
     }
     assert (tmp_path / "reports" / "bench" / "bench.md").is_file()
     assert (tmp_path / "out" / "bench.json").is_file()

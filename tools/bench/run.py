@@ -33,11 +33,13 @@ def run_bench(
     data_root=None,
     quick_experiment: bool = False,
     log: Callable[[str], None] = print,
+    scaleout: bool = True,
 ) -> dict:
     """Run every measurement and return one dict of numbers, machine, and target rows.
 
     ``cfg`` defaults to ``BenchConfig()``; ``quick_experiment`` also times one quick-profile
-    experiment (about 15 minutes on 2 cores).
+    experiment (about 15 minutes on 2 cores); ``scaleout``, the process layouts of one smoke
+    experiment (a few minutes).
     """
     cfg = cfg or BenchConfig()
     root = require_data_root(data_root)
@@ -46,13 +48,17 @@ def run_bench(
     try:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        return _measure(cfg, root, quick_experiment, log)
+        return _measure(cfg, root, quick_experiment, log, scaleout)
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide: leave it as found
 
 
 def _measure(
-    cfg: BenchConfig, root: Path, quick_experiment: bool, log: Callable[[str], None]
+    cfg: BenchConfig,
+    root: Path,
+    quick_experiment: bool,
+    log: Callable[[str], None],
+    scaleout: bool = True,
 ) -> dict:
     """Every measurement in order, logged as it finishes; the body of ``run_bench``."""
     start, info = time.perf_counter(), machine()
@@ -85,10 +91,12 @@ def _measure(
         f"(naive {curve['naive']['evaluations']:g})"
     )
     quick = time_quick_experiment(cfg.experiment, root, log) if quick_experiment else None
-    log("  scale-out, smoke profile (fresh store per layout):")
-    scaleout = time_scaleout(
-        "smoke", cfg.experiment, root, cpus=min(2, os.cpu_count() or 1), log=log
-    )
+    layouts = None
+    if scaleout:
+        log("  scale-out, smoke profile (fresh store per layout):")
+        layouts = time_scaleout(
+            "smoke", cfg.experiment, root, cpus=min(2, os.cpu_count() or 1), log=log
+        )
 
     info["load_average_end"] = list(os.getloadavg())
     return {
@@ -113,7 +121,7 @@ def _measure(
         "evaluation": evaluation,
         "degradation_curve": curve,
         "quick_experiment": quick,
-        "scaleout": scaleout,
+        "scaleout": layouts,
         "targets": targets(training, curve, quick),
     }
 
@@ -171,7 +179,12 @@ def main(args: argparse.Namespace) -> dict:
         threads=args.threads,
         **{k: v for k, v in given.items() if v is not None},
     )  # unset: defaults
-    result = run_bench(cfg, data_root=args.data_dir, quick_experiment=not args.skip_experiment)
+    result = run_bench(
+        cfg,
+        data_root=args.data_dir,
+        quick_experiment=not args.skip_experiment,
+        scaleout=not args.skip_scaleout,
+    )
     for path in write(result, [default_folder(), args.out or default_folder()]):
         print(f"wrote {path}")
     for row in result["targets"]:
