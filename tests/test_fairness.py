@@ -15,6 +15,7 @@ from helpers.paths import ROOT
 from helpers.study.adaptation import run_methods
 from helpers.study.experiment import TUNING as TABLE
 from helpers.study.experiment import open_study
+from helpers.study.runs import run_method
 from helpers.study.source import degradation
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
@@ -184,6 +185,16 @@ def test_the_chosen_trial_becomes_its_final_run_without_training_again(tmp_path,
     assert not held  # the chosen model is released once stored (head is no base)
 
 
+def test_a_base_keeps_only_its_chosen_trial_in_memory(tmp_path):
+    from helpers.study import tuning
+
+    study = open_study("hate_to_stormfront", "smoke", FIXTURES, tmp_path, progress=False)
+    table = tuning.tune(study, ["all"])
+    chosen = table[table["chosen"]].iloc[0]
+    kept = [k for k in study.kept if k[0] == "all"]
+    assert len(kept) == 1 and f'"lr":{chosen["value"]}' in kept[0][-1]  # others for reuse
+
+
 def test_a_worker_without_the_chosen_model_trains_it_again_to_the_same_run(tmp_path):
     from helpers.study import tuning
 
@@ -195,7 +206,9 @@ def test_a_worker_without_the_chosen_model_trains_it_again_to_the_same_run(tmp_p
     shutil.rmtree(study.store.run_dir(config))  # as if another worker held the model and died
 
     again = open_study("hate_to_stormfront", "smoke", FIXTURES, tmp_path, progress=False)
-    tuning.tune(again, ["head"])  # every trial stored: no model in memory, so it trains again
+    tuning.tune(again, ["head"])  # every trial stored: this worker holds no model ...
+    assert not again.store.is_done(config)  # ... so it leaves the cell to the main grid
+    run_method(again, "head", float(chosen["delta"]), int(chosen["seed"]))  # which trains it
     redone = again.store.load(config)
     pd.testing.assert_frame_equal(values(redone), values(first))
 

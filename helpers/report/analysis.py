@@ -193,7 +193,8 @@ def tuning_takeaway(table: pd.DataFrame) -> str:
     return (
         f"**Tuning** tried {len(table)} settings over {table['method'].nunique()} methods at one "
         f"delta and seed, {table['seconds'].sum() / 60:.1f} min of wall time here; each method "
-        "then runs every seed and delta at its choice (the chosen trial is reused, not rerun)."
+        "then runs every seed and delta at its choice (the chosen trial becomes its final run, "
+        "evaluated on the test pools, not trained again)."
     )
 
 

@@ -14,9 +14,10 @@ from helpers.spec.methods import SOURCE
 def run_costs(store, profile: str) -> pd.DataFrame:
     """Where the compute went: stored runs and their wall time per experiment and part of the
     study (main grid, tuning, each design axis). Source-model training is not a run of an
-    experiment and is not counted. The chosen trial's final run counts its own wall time (the
-    test evaluation); stores written before trials skipped the test pools hold that run as a
-    copy of its trial, wall time included, and such a copy is counted once, in tuning."""
+    experiment and is not counted. The chosen trial's final run counts its own wall time (its
+    test evaluation, or its training too where it was trained again); stores written before
+    trials skipped the test pools hold that run as a copy of its trial, wall time included, and
+    such a copy is counted once, in tuning."""
     views = {"main grid": profile, "tuning": f"{profile}/tuning"}
     views.update({f"axis {a}": f"{profile}/{a}" for a in AXES})
 

@@ -37,7 +37,7 @@ def _adapt(
     study: Study, name: str, delta: float, seed: int, overrides: dict | None = None
 ) -> Adapted:
     """Fit one method; bases of other methods (``bases()``) are kept in memory for reuse, and
-    so is a chosen tuning trial until its final run is stored (``hand_over``)."""
+    so is a chosen tuning trial until its final run is stored (``tuning._final_run``)."""
     key = memory_key(study, name, delta, seed, overrides)
     if key in study.kept:
         return study.kept[key]

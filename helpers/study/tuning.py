@@ -5,11 +5,11 @@ first seed), each trained method is run once per point of a small grid of weight
 CBV variants then try a grid of coefficient learning rates at their chosen rate. The choice is
 the highest validation macro-F1; ties go to the point nearest the profile's default. Trials are
 scored on validation only: the test pools are neither looked at nor paid for. Tuning runs are
-stored apart (profile ``<profile>/tuning``) so the main grid holds only final runs; the chosen
-trial's model, kept in memory by the worker that fitted it, becomes that seed's final run at
-that delta (evaluated on the test pools, not trained again; a worker that lacks it, because
-another worker fitted it, trains it again from the same seed), and reruns skip them all. The
-table of choices is stored beside the experiment's runs as ``tuning.parquet``.
+stored apart (profile ``<profile>/tuning``) so the main grid holds only final runs; the worker
+that fitted the chosen trial keeps its model in memory and stores it as that seed's final run at
+that delta (evaluated on the test pools, not trained again; should that worker die first, the
+main grid trains it again from the same seed), and reruns skip them all. The table of choices is
+stored beside the experiment's runs as ``tuning.parquet``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from helpers.training.strategies import Adapted
 
 class _Held:
     """The trial models one worker keeps in memory while it tunes one method: its best new
-    trial so far and the previous setting's choice, never more (bounded memory however large
-    the grid). Ranks are the choice's own order, so the global choice is held by the worker
-    that fitted it."""
+    trial so far and the previous setting's choice, never more, however large the grid (a base
+    method's trials also sit in ``study.kept`` until its choice, then only the chosen one
+    stays). Ranks are the choice's own order, so the chosen trial is held by the worker that
+    fitted it."""
 
     def __init__(self) -> None:
         self.models: dict[tuple, Adapted] = {}
@@ -76,11 +77,13 @@ def tune(study: Study, methods) -> pd.DataFrame:
     trials = replace(study, axis="tuning", kept=study.kept, choices=study.choices)
     rows = []
 
-    def trial(name: str, overrides: dict, nearness: float, held: _Held) -> tuple[float, float]:
+    def trial(name: str, overrides: dict, rank: tuple, held: _Held, tried: set) -> tuple:
         """Validation score and cost of one grid point (Busy while another worker runs it)."""
         shown = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
         line = f"{PREFIX}tuning {study.experiment.name} {name}: {shown}"
         announce = partial(print, line, file=sys.stderr, flush=True)  # once this worker claims it
+        key = memory_key(trials, name, delta, seed, overrides)
+        tried.add(key)
         fitted: list[Adapted] = []
         try:
             stored = run_method(
@@ -91,13 +94,12 @@ def tune(study: Study, methods) -> pd.DataFrame:
         value = stored.set_index(["split", "metric"])["value"]
         score = float(value[("validation", metric)])
         if fitted:
-            key = memory_key(trials, name, delta, seed, overrides)
-            held.offer(key, (score, nearness), fitted[0])
+            held.offer(key, (score, *rank), fitted[0])
         return score, float(value[("cost", "seconds")])
 
     for name in _with_bases(methods):
         chosen: dict = {}
-        held = _Held()
+        held, tried = _Held(), set()
         for setting in get_method(name).tuned_settings(bool(grids.alpha_lr)):
             default = getattr(get_method(name).train_config(profile.train), setting)
             values = list(getattr(grids, setting))
@@ -106,8 +108,9 @@ def tune(study: Study, methods) -> pd.DataFrame:
                 return -abs(math.log(v / default)) if default > 0 else 0.0
 
             # Several workers share the grid: each point is run by one, the others wait for it.
-            def point(v, name=name, base=chosen, setting=setting, held=held):
-                return trial(name, {**base, setting: v}, near(v), held)
+            # A point's rank is the choice's order: score, then nearness, then the larger value.
+            def point(v, name=name, base=chosen, setting=setting, held=held, tried=tried):
+                return trial(name, {**base, setting: v}, (near(v), v), held, tried)
 
             results, _ = work_through(values, point)
             scored = []
@@ -124,8 +127,12 @@ def tune(study: Study, methods) -> pd.DataFrame:
                 if row["method"] == name and row["setting"] == setting:
                     row["chosen"] = row["value"] == best
         study.choices[name] = chosen
-        if chosen and best_score > -math.inf:  # the chosen trial is the main grid's run there
-            _final_run(study, name, delta, seed, held)
+        final = memory_key(study, name, delta, seed, None)
+        for key in tried - {final}:  # a base's losing trials: nothing builds on them
+            study.kept.pop(key, None)
+        model = held.choose(final)
+        if chosen and best_score > -math.inf and model is not None:
+            _final_run(study, name, delta, seed, final, model)
     table = pd.DataFrame(rows)
     if len(table):
         table = table.assign(
@@ -143,13 +150,12 @@ def tune(study: Study, methods) -> pd.DataFrame:
     return table
 
 
-def _final_run(study: Study, name: str, delta: float, seed: int, held: _Held) -> None:
-    """Store the chosen trial as the main grid's run at its delta and seed: from the model this
-    worker holds when it has it (evaluated, not trained again), else trained again."""
-    key = memory_key(study, name, delta, seed, None)
-    model = held.choose(key)
-    if model is not None:
-        study.kept.setdefault(key, model)
+def _final_run(study: Study, name: str, delta: float, seed: int, key: tuple, model) -> None:
+    """Store the chosen trial, which this worker fitted and holds, as the main grid's run at its
+    delta and seed: evaluated on the test pools, not trained again. Only the holder does this;
+    a worker without the model leaves the cell to the main grid, which finds it stored (or, if
+    the holder died first, trains it again from the same seed)."""
+    study.kept.setdefault(key, model)
     try:
         work_through([name], lambda n: run_method(study, n, delta, seed))
     finally:
