@@ -15,7 +15,14 @@ from helpers.models.loading import load_classifier, load_tokenizer
 from helpers.spec.settings import TrainConfig
 from helpers.training.engine import NonFiniteLossError, fit
 from helpers.training.plan import subset_plan
-from helpers.training.prefix import CACHE, predict_from_prefix, skip_prefix
+from helpers.training.prefix import (
+    CACHE,
+    LIMIT_ENV,
+    PrefixCache,
+    cache_limit,
+    predict_from_prefix,
+    skip_prefix,
+)
 
 LABELS = ("neg", "pos")
 POS, NEG = ["good", "great", "fine", "lovely"], ["bad", "awful", "poor", "dull"]
@@ -167,6 +174,30 @@ def test_prefix_cache_keys_examples_by_corpus_and_id(data):
     fa, fb = CACHE.features(model, groups, 1, a), CACHE.features(model, groups, 1, b)
     assert CACHE.computed - before == 8
     assert any(x.shape != y.shape or not torch.equal(x, y) for x, y in zip(fa, fb))
+
+
+def test_prefix_cache_drops_the_least_recently_used_prefix_past_its_bound(data):
+    _, val = data
+    model = load_classifier("tiny-bert-2", LABELS, seed=0).eval()
+    groups = layer_groups(model)
+    one = PrefixCache(max_bytes=None)
+    first = one.features(model, groups, 1, val)
+    size = one.nbytes()  # one prefix's features over the set
+    cache = PrefixCache(max_bytes=size + size // 2)  # room for one prefix, not two
+    cache.features(model, groups, 1, val)
+    cache.features(model, groups, 2, val)  # the depth-1 prefix is the older: dropped
+    assert len(cache.store) == 1 and cache.nbytes() == size
+    again = cache.features(model, groups, 1, val)  # recomputed, the same numbers
+    assert cache.computed == 3 * len(val) and len(cache.store) == 1
+    assert all(torch.equal(x, y) for x, y in zip(first, again))
+
+
+def test_prefix_cache_bound_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(LIMIT_ENV, "0.5")
+    assert cache_limit() == 2**29
+    monkeypatch.setenv(LIMIT_ENV, "lots")
+    with pytest.raises(UserError, match=f"{LIMIT_ENV} must be a positive number of GiB"):
+        cache_limit()
 
 
 def test_predictions_from_the_prefix_cache_are_the_full_forward(data):

@@ -11,6 +11,8 @@ or not the cache is used), so cached and recomputed features are the same number
 from __future__ import annotations
 
 import hashlib
+import os
+from collections import OrderedDict
 from contextlib import contextmanager
 
 import pandas as pd
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from helpers.data.encoding import Encoded, collate, eval_batches, pad
+from helpers.errors import UserError
 from helpers.evaluation.predictions import model_device, predict
 from helpers.models.layers import LayerGroups, get_module, set_module
 
@@ -123,16 +126,36 @@ def compute_prefix(
     return out
 
 
+LIMIT_ENV = "CBV_PREFIX_CACHE_GB"  # how much memory the prefix cache may hold, in GiB
+DEFAULT_LIMIT_GB = 4.0
+
+
+def cache_limit() -> int:
+    """The cache's memory bound in bytes: ``$CBV_PREFIX_CACHE_GB`` GiB, 4 by default."""
+    raw = os.environ.get(LIMIT_ENV, "")
+    try:
+        gib = float(raw) if raw.strip() else DEFAULT_LIMIT_GB
+    except ValueError:
+        gib = -1.0
+    if not gib > 0:
+        raise UserError(f"${LIMIT_ENV} must be a positive number of GiB, got {raw!r}; fix or unset")
+    return int(gib * 2**30)
+
+
 class PrefixCache:
     """Process-wide store of prefix features: fingerprint -> (corpus, id, tokens) -> tensor.
 
     Examples are keyed by corpus and id together, two corpora may number their examples alike
     (a CSV without an id column is numbered 0, 1, ...) and a mixture holds both; and by their
     token count, so a text cut at another ``max_length`` is not taken for the same input.
+    Memory is bounded (``max_bytes``, by default ``cache_limit()``): past it, the prefixes used
+    least recently are dropped whole (never the one in use), to be recomputed if asked again.
     """
 
-    def __init__(self) -> None:
-        self.store: dict[str, dict[tuple[str, str, int], torch.Tensor]] = {}
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.store: OrderedDict[str, dict[tuple[str, str, int], torch.Tensor]] = OrderedDict()
+        self.sizes: dict[str, int] = {}  # bytes held per prefix
+        self.max_bytes = max_bytes
         self.computed = 0  # examples run through a prefix (for the benchmark's accounting)
 
     def features(
@@ -142,17 +165,34 @@ class PrefixCache:
 
         ``key`` is the prefix's ``fingerprint`` when the caller has it already.
         """
-        table = self.store.setdefault(key or fingerprint(model, groups, depth), {})
+        key = key or fingerprint(model, groups, depth)
+        table = self.store.setdefault(key, {})
+        self.store.move_to_end(key)
         names = list(zip(data.sources, data.ids, map(len, data.input_ids)))
         missing = [i for i, name in enumerate(names) if name not in table]
         if missing:
             feats = compute_prefix(model, groups, depth, data.subset(missing), device=device)
             table.update(zip((names[i] for i in missing), feats))
             self.computed += len(missing)
+            added = sum(f.numel() * f.element_size() for f in feats)
+            self.sizes[key] = self.sizes.get(key, 0) + added
+            self._evict(keep=key)
         return [table[name] for name in names]
+
+    def nbytes(self) -> int:
+        return sum(self.sizes.values())
+
+    def _evict(self, keep: str) -> None:
+        limit = cache_limit() if self.max_bytes is None else self.max_bytes
+        for old in [k for k in self.store if k != keep]:
+            if self.nbytes() <= limit:
+                break
+            del self.store[old]
+            self.sizes.pop(old, None)
 
     def clear(self) -> None:
         self.store.clear()
+        self.sizes.clear()
 
 
 CACHE = PrefixCache()
