@@ -179,7 +179,8 @@ def truncate(path: Path) -> None:
 def test_a_truncated_metrics_table_is_reported_and_redone(store_copy, capfd):
     data, reports = store_copy
     study = open_study(EXPERIMENT, "smoke", data, reports, progress=False)
-    before, files = values(stored(study)), digests(reports)
+    whole = stored(study)
+    before, files = values(whole), digests(reports)
     target = study.store.run_dir(study.method_config("head", 0.5, 0)) / "metrics.parquet"
     truncate(target)
     assert "head" not in set(stored(study)["method"])  # never read while it fails
@@ -187,7 +188,10 @@ def test_a_truncated_metrics_table_is_reported_and_redone(store_copy, capfd):
     run_methods(again, METHODS)
     err = capfd.readouterr().err
     assert "fails verification (metrics.parquet has SHA-256" in err and str(target.parent) in err
-    pd.testing.assert_frame_equal(values(stored(again)), before)  # identical result
+    redone = stored(again)
+    pd.testing.assert_frame_equal(values(redone), before)  # identical result
+    costs = redone[redone["split"] == "cost"]
+    assert len(costs) == (whole["split"] == "cost").sum() and (costs["value"] > 0).all()
     after = digests(reports)
     changed = {k for k in files if after.get(k) != files[k]}
     assert all(k.startswith(target.parent.relative_to(reports).as_posix()) for k in changed)
