@@ -20,6 +20,9 @@ FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"  # committe
 SMOKE_EXPERIMENT = "books_to_kitchen"  # the experiment of the shared smoke report run
 # The real corpora: $CBV_DATA_DIR as the suite was started (CI sets it), else the offline mirror.
 REAL_DATA = Path(os.environ.get(DATA_ENV) or ROOT.parent / "shared" / "data")
+# A notebook cell of the smoke profile takes seconds: a cell stuck for 15 minutes is a lost
+# kernel reply (ipykernel 7, loaded machine), failed rather than left to hang the suite.
+os.environ.setdefault("CBV_CELL_TIMEOUT", "900")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -93,3 +93,16 @@ def test_index_and_a_report_render_in_chromium_without_broken_images_or_links(
             assert browser.evaluate(height) > before + 100  # the code now takes room on the page
     finally:
         browser.close()
+
+
+def test_cell_timeout_comes_from_the_environment(monkeypatch):
+    from helpers.errors import UserError
+    from helpers.report.runner import CELL_TIMEOUT_ENV, _cell_timeout
+
+    monkeypatch.delenv(CELL_TIMEOUT_ENV, raising=False)
+    assert _cell_timeout() is None  # no limit: a real run's cell may train a whole grid
+    monkeypatch.setenv(CELL_TIMEOUT_ENV, "600")
+    assert _cell_timeout() == 600
+    monkeypatch.setenv(CELL_TIMEOUT_ENV, "ten minutes")
+    with pytest.raises(UserError, match="whole number of seconds"):
+        _cell_timeout()

@@ -14,14 +14,30 @@ import tempfile
 import time
 from pathlib import Path
 
+from helpers.errors import UserError
 from helpers.paths import NOTEBOOKS, ROOT
 from helpers.report.console import ProgressEcho, kernel_config
 from helpers.report.html import to_html
 from helpers.report.preflight import plan_run
 from helpers.study.progress import LINES_ENV, PREFIX, duration, time_left
 
+# Seconds a notebook cell may run (unset: no limit, since a cell may train a whole grid). The
+# tests set it: a kernel whose reply is lost (seen once with ipykernel 7 on a loaded machine)
+# then fails that notebook instead of hanging the suite.
+CELL_TIMEOUT_ENV = "CBV_CELL_TIMEOUT"
 PER_EXPERIMENT = ("01_shift_degradation", "02_surgical_baselines", "03_cbv_training")
 ANALYSIS = "04_analysis"
+
+
+def _cell_timeout() -> int | None:
+    raw = os.environ.get(CELL_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) == 0:
+        raise UserError(
+            f"${CELL_TIMEOUT_ENV} must be a whole number of seconds, got {raw!r}; fix or unset it"
+        )
+    return int(raw)
 
 
 def execute(name: str, output: Path, parameters: dict, show_code: bool = False) -> Path:
@@ -50,6 +66,7 @@ def execute(name: str, output: Path, parameters: dict, show_code: bool = False) 
             log_output=False,
             stderr_file=ProgressEcho(PREFIX),
             config=kernel_config(),
+            execution_timeout=_cell_timeout(),
         )
         html = to_html(Path(tmp), show_code, html=output.with_suffix(".html"))
     finally:
