@@ -106,3 +106,24 @@ def test_cell_timeout_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(CELL_TIMEOUT_ENV, "ten minutes")
     with pytest.raises(UserError, match="whole number of seconds"):
         _cell_timeout()
+
+
+def test_the_runner_hands_the_cell_timeout_to_papermill(monkeypatch, tmp_path):
+    import papermill
+
+    from helpers.report.runner import CELL_TIMEOUT_ENV, execute
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_execute(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop  # nothing to render: the call's arguments are what is checked
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    monkeypatch.setenv(CELL_TIMEOUT_ENV, "42")
+    with pytest.raises(Stop):
+        execute("01_shift_degradation", tmp_path / "out.ipynb", {})
+    assert seen["execution_timeout"] == 42

@@ -50,11 +50,10 @@ class _Held:
             self.models.pop(self.best[1], None)
         self.models[key], self.best = adapted, (rank, key)
 
-    def choose(self, key: tuple) -> Adapted | None:
-        """Keep only the chosen trial's model; returns it, or None if another worker fitted it."""
+    def choose(self, key: tuple) -> None:
+        """Keep only the chosen trial's model (none if another worker fitted it)."""
         self.models = {key: self.models[key]} if key in self.models else {}
         self.chosen, self.best = key, None
-        return self.models.get(key)
 
 
 def _with_bases(names) -> list[str]:
@@ -130,7 +129,7 @@ def tune(study: Study, methods) -> pd.DataFrame:
         final = memory_key(study, name, delta, seed, None)
         for key in tried - {final}:  # a base's losing trials: nothing builds on them
             study.kept.pop(key, None)
-        model = held.choose(final)
+        model = held.models.get(final)  # this worker's, if it fitted the chosen trial
         if chosen and best_score > -math.inf and model is not None:
             _final_run(study, name, delta, seed, final, model)
     table = pd.DataFrame(rows)
