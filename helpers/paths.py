@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePath
 
 from helpers.errors import UserError
 
@@ -11,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 FIGURES = ROOT / "figures"
 REPORTS = ROOT / "reports"  # executed notebooks, HTML, result store (git-ignored)
+RESULTS = ROOT / "results"  # the published profile's stored runs (their tables are committed)
 DEFAULT_DATA_ROOT = ROOT / "data" / "raw"
 SOURCES_FILE = ROOT / "data" / "sources.toml"
 EXPERIMENTS_FILE = ROOT / "experiments.yaml"
@@ -21,6 +23,37 @@ FIGURES_ENV = "CBV_FIGURES_DIR"
 # The profile whose figures are committed under figures/ and shown in the README; every other
 # profile (and any run on declared data) writes under <reports>/figures/<profile>/ instead.
 PUBLISHED_PROFILE = "reference"
+
+
+# Experiment, profile and axis names become folder names under the reports root: one safe shape.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_name(kind: str, name, where: str = "") -> str:
+    """``name`` when it is safe as a folder name (``SAFE_NAME``, no ``..``), else a UserError."""
+    if isinstance(name, str) and SAFE_NAME.fullmatch(name) and ".." not in name:
+        return name
+    at = f"{where}: " if where else ""
+    raise UserError(
+        f"{at}{kind} name {name!r} cannot be a folder name; rename it with letters, digits, "
+        "'_', '-' and '.' only, starting with a letter or digit (no '..')"
+    )
+
+
+def inside(root: str | os.PathLike, *parts: str | os.PathLike) -> Path:
+    """``root`` joined with ``parts``: the one way a path under a reports or data root is built.
+
+    Each part is a relative path (``smoke/tuning`` is two folders); a UserError when one is
+    absolute or steps up with ``..``, so no name read from a file can leave its root.
+    """
+    for part in parts:
+        pure = PurePath(part)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise UserError(
+                f"{str(part)!r} would lead outside {root}; name it without '/' at the start "
+                "and without '..'"
+            )
+    return Path(root).joinpath(*parts)
 
 
 def _resolve(explicit, env: str, default: Path) -> Path:
@@ -51,6 +84,18 @@ def reports_root(explicit: str | os.PathLike | None = None) -> Path:
     return _resolve(explicit, REPORTS_ENV, REPORTS)
 
 
+def results_root(
+    explicit: str | os.PathLike | None = None,
+    profile: str | None = None,
+    reports: str | os.PathLike | None = None,
+) -> Path:
+    """Where stored runs are read and written (the folder holding store/): the argument, else
+    $CBV_REPORTS_DIR, else results/ for the published profile (its committed run), else the
+    reports folder (``reports_root(reports)``)."""
+    default = RESULTS if profile == PUBLISHED_PROFILE else reports_root(reports)
+    return _resolve(explicit, REPORTS_ENV, default)
+
+
 def figures_root(
     explicit: str | os.PathLike | None = None,
     profile: str | None = None,
@@ -65,7 +110,7 @@ def figures_root(
     """
     if published is None:
         published = profile in (None, PUBLISHED_PROFILE)
-    default = FIGURES if published else reports_root(reports) / "figures" / str(profile)
+    default = FIGURES if published else inside(reports_root(reports), "figures", str(profile))
     return _resolve(explicit, FIGURES_ENV, default)
 
 

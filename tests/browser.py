@@ -1,7 +1,8 @@
 """Headless Chromium driven over the DevTools protocol, and the reports folder served locally.
 
-Test support only: tests/test_report_html.py loads pages with it and fails on broken images or
-links. CI installs Debian's ``chromium`` (.ci/run); without it those tests skip.
+Test support only: tests/test_report_html.py loads pages with it and fails on empty sections,
+saved figures a page does not show, and broken images or links. CI installs Debian's
+``chromium`` (.ci/run); without it those tests skip.
 """
 
 from __future__ import annotations
@@ -35,13 +36,27 @@ FLAGS = [
     "--window-size=1280,900",
 ]
 
-# Run in the page once it has loaded: every image and every link, as the browser sees them.
+# Run in the page once it has loaded: every image and every link, as the browser sees them, and
+# each heading with whether anything a reader sees stands between it and the next heading
+# (folded code and scripts do not count).
 AUDIT = """(async () => {
   await Promise.all(Array.from(document.images).map(i => i.complete ? null :
     new Promise(r => { i.onload = i.onerror = r; })));
+  const heads = Array.from(document.querySelectorAll("h1, h2, h3, h4, h5, h6"));
+  const sections = heads.map((h, i) => {
+    const range = document.createRange();
+    range.setStartAfter(h);
+    if (i + 1 < heads.length) range.setEndBefore(heads[i + 1]);
+    else range.setEndAfter(document.body.lastChild);
+    const part = range.cloneContents();
+    part.querySelectorAll("details.cbv-code, script, style").forEach(e => e.remove());
+    const media = part.querySelectorAll("img, table, svg, canvas").length;
+    return {heading: h.textContent.replace("\u00b6", "").trim(),
+            filled: media > 0 || part.textContent.trim().length > 0};
+  });
   return JSON.stringify({
-    images: Array.from(document.images).map(i => ({src: i.src.slice(0, 80),
-      width: i.naturalWidth})),
+    images: Array.from(document.images).map(i => ({src: i.src, width: i.naturalWidth})),
+    sections: sections,
     links: Array.from(document.querySelectorAll("a[href]")).map(a => ({
       href: a.href, raw: a.getAttribute("href"),
       // As browsers resolve a fragment: the id as written, else percent-decoded.
@@ -145,7 +160,8 @@ class Browser:
         return result["result"].get("value")
 
     def audit(self) -> dict:
-        """Every image (its natural width, 0 when broken) and link of the loaded page."""
+        """Every image (its source and natural width, 0 when broken), link and section
+        (heading, and whether anything is shown under it) of the loaded page."""
         return json.loads(self.evaluate(AUDIT))
 
     def screenshot(self, path: Path, max_height: int = 6000) -> Path:

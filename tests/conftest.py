@@ -18,6 +18,7 @@ from helpers.paths import DATA_ENV, ROOT
 
 FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"  # committed, synthetic
 SMOKE_EXPERIMENT = "books_to_kitchen"  # the experiment of the shared smoke report run
+AXES_EXPERIMENT = "books_to_dvd"  # the smoke profile's design axes run on this one
 # The real corpora: $CBV_DATA_DIR as the suite was started (CI sets it), else the offline mirror.
 REAL_DATA = Path(os.environ.get(DATA_ENV) or ROOT.parent / "shared" / "data")
 # A notebook cell of the smoke profile takes seconds: a cell stuck for 15 minutes is a lost
@@ -71,9 +72,17 @@ def status_before_smoke() -> str:
 @pytest.fixture(scope="session")
 def smoke_reports(tmp_path_factory, status_before_smoke) -> tuple[Path, Path]:
     """One smoke-profile report run on the fixture corpora, with the default figure folders,
-    shared by the tests that read it: (reports folder, figures folder)."""
+    shared by the tests that read it: (reports folder, figures folder).
+
+    The store holds another experiment's design-axis runs too (AXES_EXPERIMENT, stored before
+    the report, as `python -m helpers run` stores them): the analysis and the claims must cover
+    every stored experiment of the profile, not only the one the report renders.
+    """
     from helpers.report.runner import run_report
+    from helpers.study.adaptation import run_axes
+    from helpers.study.experiment import open_study
 
     out = tmp_path_factory.mktemp("reports")
+    run_axes(open_study(AXES_EXPERIMENT, "smoke", FIXTURE_DATA, out, progress=False))
     run_report("smoke", [SMOKE_EXPERIMENT], data_dir=FIXTURE_DATA, reports_dir=out)
     return out, out / "figures" / "smoke"

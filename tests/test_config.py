@@ -187,3 +187,21 @@ def test_experiments_without_names_is_an_error(command, tmp_path):
         timeout=120,
     )
     assert_one_line(proc.returncode, proc.stderr.strip(), "--experiments was given without names")
+
+
+@pytest.mark.parametrize("command", ["report", "run"])
+def test_a_bad_file_is_refused_before_pandas_torch_or_transformers_load(command, tmp_path):
+    """A typo costs a fraction of a second: the schema is checked before the heavy imports."""
+    raw = copy.deepcopy(BASE)
+    smoke(n_train="32")(raw)
+    config = tmp_path / "experiments.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    code = (
+        "import sys\n"
+        "from helpers.__main__ import main\n"
+        f"code = main([{command!r}, '--profile', 'smoke', '--config', {str(config)!r}])\n"
+        "print(code, sorted(m for m in ('pandas', 'torch', 'transformers') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.stdout.strip() == "2 []", proc.stdout + proc.stderr[-2000:]
+    assert "profiles.smoke.n_train" in proc.stderr

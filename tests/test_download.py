@@ -224,10 +224,12 @@ def test_files_land_in_the_published_layout(downloaded, fixture_data):
 
 
 def test_downloaded_corpora_load(downloaded, fixture_data, tmp_path):
-    # The fixtures' own digests, as a user lists accepted files: loading verifies against them.
+    # The fixtures' own digests and row counts, as a user lists accepted files and sizes:
+    # loading verifies against them.
     root = tmp_path / "root"
     shutil.copytree(downloaded[0], root)
-    shutil.copy(fixture_data / "SHA256SUMS", root / "SHA256SUMS")
+    for name in ("SHA256SUMS", "ROWCOUNTS"):
+        shutil.copy(fixture_data / name, root / name)
     for name in ("stormfront", "amazon_kitchen", "tweeteval_offensive"):
         mine = load_corpus(name, "test", data_root=root).frame
         theirs = load_corpus(name, "test", data_root=fixture_data).frame
@@ -361,9 +363,11 @@ DAVIDSON = "davidson/data/labeled_data.csv"
 
 
 def fixture_root(path: Path) -> Path:
-    """An empty data root that expects the fixture corpora: their SHA256SUMS, no files."""
+    """An empty data root that expects the fixture corpora: their SHA256SUMS and ROWCOUNTS,
+    no files."""
     path.mkdir(parents=True)
-    shutil.copy(FIXTURES / "SHA256SUMS", path / "SHA256SUMS")
+    for name in ("SHA256SUMS", "ROWCOUNTS"):
+        shutil.copy(FIXTURES / name, path / name)
     return path
 
 
@@ -400,3 +404,13 @@ def test_a_changed_upstream_file_is_accepted_through_sha256sums(serve, tmp_path)
     assert download_corpora(["davidson"], data_root=root, base_url=base) == [root / DAVIDSON]
     assert sha256_file(root / DAVIDSON) == got
     assert len(load_corpus("davidson", "train", data_root=root).frame) > 0
+
+
+def test_offline_the_error_names_data_dir_and_leaves_no_empty_folder(tmp_path, capsys):
+    root = tmp_path / "raw"
+    closed = "http://127.0.0.1:9/"  # nothing listens: as offline as this machine gets
+    code = main(["download", "--corpora", "tweeteval_hate", "--data-dir", str(root),
+                 "--base-url", closed])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "DATA_DIR=" in err and "--data-dir" in err
+    assert not root.exists()  # the folders it made for the fetch are gone again

@@ -7,6 +7,8 @@ recovery to the identical result, and that no other stored result was changed or
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import random
@@ -27,6 +29,7 @@ from helpers.files import sha256_file
 from helpers.paths import ROOT
 from helpers.study.adaptation import run_methods
 from helpers.study.experiment import open_study, stored
+from helpers.study.plan import Run
 from helpers.study.source import degradation
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
@@ -107,6 +110,20 @@ def test_an_accepted_file_in_another_encoding_is_a_decoding_error(data):
     assert str(path) in message and "line 1" in message and "not valid UTF-8" in message
 
 
+@pytest.mark.parametrize("bad", [b"caf\xe9", b"\x00"], ids=["latin-1", "nul"])
+def test_an_accepted_file_with_a_bad_byte_names_corpus_line_and_true_offset(data, bad):
+    path = data / DAVIDSON
+    original = path.read_bytes()
+    at = original.index(b"\n", len(original) // 2) + 1  # deep in the file, at a row's start
+    path.write_bytes(original[:at] + bad + original[at:])
+    accept(data)
+    message = one_line_error(lambda: load_corpus("davidson", "train", data_root=data))
+    line = original.count(b"\n", 0, at) + 1
+    offset = at + bad.index(bad.lstrip(b"caf"))
+    assert f"corpus 'davidson': {path}, line {line}: " in message, message
+    assert f"at byte offset {offset}" in message and "re-download it" in message
+
+
 def test_an_accepted_amazon_file_without_one_class_is_refused(data):
     path = data / BOOKS_NEG
     path.write_text("", encoding="utf-8")  # every negative review gone
@@ -126,8 +143,39 @@ def test_the_davidson_csv_cut_in_half_is_refused(data, monkeypatch):
     unlisted = {**integrity.read_sources(), "davidson": replace(source, files={}, rows=600)}
     monkeypatch.setattr(integrity, "read_sources", lambda: unlisted)
     (data / integrity.SUMS).unlink()
+    (data / integrity.ROWS).unlink()
     message = one_line_error(lambda: load_corpus("davidson", "train", data_root=data))
     assert "far fewer than the 600 its authors document" in message
+
+
+def cut_davidson_in_half(data: Path) -> int:
+    """Keep the header and the first half of the rows (at a row boundary); the rows kept."""
+    path = data / DAVIDSON
+    records = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    kept = records[: 1 + (len(records) - 1) // 2]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(kept)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return len(kept) - 1
+
+
+def test_an_accepted_digest_keeps_the_row_count_check(data):
+    """Accepting a cut file's digest vouches for its bytes, not for its rows: still refused,
+    with how to accept the smaller count on purpose; once accepted, it loads."""
+    rows_file = data / integrity.ROWS
+    counts = rows_file.read_bytes()
+    kept = cut_davidson_in_half(data)
+    accept(data)
+    rows_file.write_bytes(counts)  # the digests accepted, the row counts as before
+    message = one_line_error(lambda: load_corpus("davidson", "train", data_root=data))
+    assert f"holds {kept:,} rows, far fewer than the 600 {rows_file} accepts" in message
+    assert f"accept its count by listing `{kept}  davidson` in {rows_file}" in message
+    assert "python -m helpers download --corpora davidson" in message
+    rows_file.unlink()  # no accepted counts: the authors' documented count applies
+    message = one_line_error(lambda: load_corpus("davidson", "train", data_root=data))
+    assert "far fewer than the 24,783 its authors document" in message
+    rows_file.write_text(f"{kept}  davidson\n", encoding="utf-8")
+    assert load_corpus("davidson", "train", data_root=data).summary["kept"] > 0
 
 
 def test_class_counts_are_reported_per_split(data):
@@ -181,7 +229,7 @@ def test_a_truncated_metrics_table_is_reported_and_redone(store_copy, capfd):
     study = open_study(EXPERIMENT, "smoke", data, reports, progress=False)
     whole = stored(study)
     before, files = values(whole), digests(reports)
-    target = study.store.run_dir(study.method_config("head", 0.5, 0)) / "metrics.parquet"
+    target = study.store.run_dir(_run(study, "head").config) / "metrics.parquet"
     truncate(target)
     assert "head" not in set(stored(study)["method"])  # never read while it fails
     again = open_study(EXPERIMENT, "smoke", data, reports, progress=False)
@@ -213,13 +261,13 @@ def test_an_edited_config_json_does_not_change_what_is_credited(store_copy):
     data, reports = store_copy
     study = open_study(EXPERIMENT, "smoke", data, reports, progress=False)
     coefficients = stored(study, "coefficients")
-    path = study.store.run_dir(study.method_config("cbv_weight", 0.5, 0)) / "config.json"
+    path = study.store.run_dir(_run(study, "cbv_weight").config) / "config.json"
     config = json.loads(path.read_text())
     path.write_text(json.dumps({**config, "method": "head", "delta": 1.0}))
     after = stored(study, "coefficients")
     assert set(after["method"]) == {"cbv_weight"} and set(after["delta"]) == {0.5}
     pd.testing.assert_frame_equal(after, coefficients)
-    assert study.store.is_done(study.method_config("cbv_weight", 0.5, 0))
+    assert study.store.is_done(_run(study, "cbv_weight").config)
 
 
 def test_a_corpus_fixed_after_a_run_is_not_served_old_runs(store_copy):
@@ -237,7 +285,7 @@ def test_a_corpus_fixed_after_a_run_is_not_served_old_runs(store_copy):
         changed = open_study(EXPERIMENT, "smoke", data, reports, progress=False)
         assert fingerprint("amazon_dvd", data) != old_target
         for method in METHODS:
-            config = changed.method_config(method, 0.5, 0)
+            config = Run(changed, method, 0.5, 0).config  # at the profile's default rates
             assert not changed.store.is_done(config)  # a new key: the old run is not reused
             assert changed.store.run_dir(config).name not in old_keys
         assert not changed.store.is_done(changed.source_config(0))
@@ -245,3 +293,46 @@ def test_a_corpus_fixed_after_a_run_is_not_served_old_runs(store_copy):
         path.write_bytes(original)
         (data / integrity.SUMS).write_bytes(sums)
     assert set(stored(fixed)["run_key"]) == old_keys  # the old runs are all still there
+
+
+def _run(study, method: str, delta: float = 0.5, seed: int = 0):
+    """The planned final run of ``method`` at (delta, seed), with its tuned rates."""
+    from helpers.study.adaptation import planned
+
+    return next(r for r in planned(study, [method]) if (r.delta, r.seed) == (delta, seed))
+
+
+def drop_weights(listed: bool):
+    """Remove a checkpoint's weights, leaving its digest listing them (``listed``) or not."""
+
+    def damage(model: Path) -> None:
+        (model / "model.safetensors").unlink()
+        if not listed:
+            sums = json.loads((model / "sha256.json").read_text())
+            sums.pop("model.safetensors")
+            (model / "sha256.json").write_text(json.dumps(sums))
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (drop_weights(listed=True), ["model.safetensors fails verification"]),
+        (drop_weights(listed=False), ["holds no model.safetensors"]),
+    ],
+)
+def test_a_checkpoint_without_its_weights_is_one_line_naming_the_fix(
+    store_copy, capsys, damage, words
+):
+    from helpers.__main__ import main
+
+    data, reports = store_copy
+    model = next(reports.glob("store/_models/smoke/*/model"))
+    damage(model)
+    shutil.rmtree(reports / "store" / EXPERIMENT)  # its runs need the source model again
+    code = main(["run", "--profile", "smoke", "--experiments", EXPERIMENT, "--methods", "head"]
+                + ["--data-dir", str(data), "--reports-dir", str(reports)])  # fmt: skip
+    err = [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("progress:")]
+    assert code == 2 and len(err) == 1, err
+    assert all(w in err[0] for w in words) and f"delete {model.parent}" in err[0], err

@@ -1,305 +1,159 @@
-"""Paired bootstrap inference and the claims table, on predictions with known differences."""
-
-import json
-import time
+"""Inference with seeds as units, checked against the libraries on flat data and known answers."""
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.weightstats import ttost_paired
 
-from helpers.paths import ROOT
-from helpers.report import analysis, comparisons
 from helpers.report.inference import (
-    DETECTABLE_Z,
-    Draws,
+    EXACT_UNITS,
+    estimate,
+    heterogeneity,
     holm,
-    paired_difference,
-    stratified,
-    summary,
-    term,
-    verdict,
+    holm_levels,
+    sign_flip,
+    tost,
 )
-
-A, B = "amazon_books", "amazon_dvd"  # books_to_dvd's corpora, from experiments.yaml
-N_A, N_B = 300, 200
-FIXTURES = ROOT / "tests" / "fixtures" / "data"
+from helpers.report.resampling import ExampleDraws, RunValues, auroc
 
 
-def base_run(rng, error=0.3):
-    """Labels of both pools and predictions with about ``error`` of them wrong."""
-    source = np.array([A] * N_A + [B] * N_B)
-    label = rng.integers(0, 2, N_A + N_B)
-    pred = np.where(rng.random(N_A + N_B) < error, 1 - label, label)
-    return source, label, pred
+def test_one_stratum_without_test_sampling_is_the_one_sample_t_test():
+    x = np.random.default_rng(0).normal(0.02, 0.03, 10)
+    est = estimate({"e": x})
+    ref = stats.ttest_1samp(x, 0.0)
+    ci = ref.confidence_interval(0.95)
+    assert est.effect == pytest.approx(x.mean())
+    assert est.df == pytest.approx(9)
+    assert est.p_value() == pytest.approx(ref.pvalue)
+    assert est.interval() == pytest.approx((ci.low, ci.high))
+    one_sided = stats.ttest_1samp(x, 0.01, alternative="greater").pvalue
+    assert est.p_value(0.01, side=+1) == pytest.approx(one_sided)
 
 
-def improve(label, pred, source, k, pool=B):
-    """The same predictions with the first ``k`` wrong answers of ``pool`` made correct."""
-    wrong = np.flatnonzero((pred != label) & (source == pool))[:k]
-    out = pred.copy()
-    out[wrong] = label[wrong]
-    return out
-
-
-def frame(experiment, method, delta, seed, source, label, pred):
-    n = len(label)
-    return pd.DataFrame(
-        dict(
-            experiment=experiment,
-            method=method,
-            delta=delta,
-            seed=seed,
-            run_key=f"{experiment}-{method}-{delta}-{seed}",
-            id=[f"x{i:04d}" for i in range(n)],
-            source=source,
-            label=label,
-            pred=pred,
-        )
+def test_few_units_use_the_exact_sign_flip_test_as_scipy_computes_it():
+    x = np.array([0.011, 0.004, 0.023, -0.002, 0.017])
+    assert len(x) <= EXACT_UNITS
+    ref = stats.permutation_test(
+        (x,), np.mean, permutation_type="samples", n_resamples=np.inf, alternative="two-sided"
     )
-
-
-def two_methods(k_by_seed, delta=1.0, experiment="books_to_dvd"):
-    """``better`` = ``ref`` with k_by_seed[s] extra correct answers in pool B, per seed."""
-    rng, frames = np.random.default_rng(0), []
-    for seed, k in enumerate(k_by_seed):
-        source, label, pred = base_run(rng)
-        frames.append(frame(experiment, "ref", delta, seed, source, label, pred))
-        better = improve(label, pred, source, k)
-        frames.append(frame(experiment, "better", delta, seed, source, label, better))
-    return pd.concat(frames, ignore_index=True)
-
-
-@pytest.mark.parametrize("delta", [0.5, 1.0])
-def test_k_extra_correct_answers_give_that_difference_and_an_interval_above_zero(delta):
-    preds = two_methods([10, 10, 10], delta)
-    r = paired_difference(preds, "better", "ref", "books_to_dvd", delta, "accuracy", 1000, 0)
-    assert r["effect"] == pytest.approx(delta * 10 / N_B)  # the mixture weights pool B by delta
-    assert 0 < r["ci_low"] < r["effect"] < r["ci_high"] and r["p_value"] < 0.01
-    # paired: only the 10 changed answers vary, drawn about Poisson(10) times, so the width is
-    # near 2 x 1.96 x sqrt(10) / 10 = 1.24 effects; unpaired it would be several times wider
-    width = r["ci_high"] - r["ci_low"]
-    assert 0.9 * r["effect"] < width < 1.6 * r["effect"]
-    back = paired_difference(preds, "ref", "better", "books_to_dvd", delta, "accuracy", 1000, 0)
-    assert back["effect"] == pytest.approx(-r["effect"]) and back["ci_high"] < 0
-
-
-def test_identical_methods_tie_and_stay_inconclusive():
-    preds = two_methods([0, 0, 0])
-    r = paired_difference(preds, "better", "ref", "books_to_dvd", 1.0, "macro_f1", 500, 0)
-    assert r["effect"] == 0 and r["ci_low"] <= 0 <= r["ci_high"] and r["p_value"] == 1
-    assert verdict(r["ci_low"], r["ci_high"], r["p_value"]) == "inconclusive"
-
-
-def test_seed_noise_widens_the_interval():
-    steady = paired_difference(
-        two_methods([15, 15, 15]), "better", "ref", "books_to_dvd", 1.0, "accuracy", 1000, 0
+    est = estimate({"e": x})
+    assert est.exact and est.p_value() == pytest.approx(ref.pvalue)
+    # three positive seeds cannot go below 2 / 2^3: the floor the old table hid
+    assert sign_flip(np.array([1.6e-4, 0.4e-4, 2.3e-4])) == pytest.approx(0.25)
+    greater = stats.permutation_test(
+        (x,), np.mean, permutation_type="samples", n_resamples=np.inf, alternative="greater"
     )
-    noisy = paired_difference(
-        two_methods([0, 15, 30]), "better", "ref", "books_to_dvd", 1.0, "accuracy", 1000, 0
-    )
-    assert steady["effect"] == pytest.approx(noisy["effect"])  # same mean over seeds
-    assert noisy["ci_high"] - noisy["ci_low"] > 2 * (steady["ci_high"] - steady["ci_low"])
-    assert noisy["detectable"] == pytest.approx(DETECTABLE_Z * noisy["se"])
+    assert est.p_value(0.0, side=+1) == pytest.approx(greater.pvalue)
 
 
-def test_holm_on_a_textbook_example():
-    # sorted 0.005, 0.01, 0.03, 0.04 -> 4 x 0.005, 3 x 0.01, 2 x 0.03, max(0.06, 1 x 0.04)
-    got = holm([0.01, 0.04, 0.03, 0.005, np.nan])
-    assert np.allclose(got[:4], [0.03, 0.06, 0.06, 0.02]) and np.isnan(got[4])
-    assert np.allclose(holm([0.5, 0.9]), [1.0, 1.0])  # capped at 1
+def test_tost_on_flat_data_is_statsmodels_ttost():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.001, 0.01, 24)
+    est = estimate({"e": x})
+    p, _, _ = ttost_paired(x, np.zeros_like(x), -0.01, 0.01)
+    assert tost(est, 0.01) == pytest.approx(p)
+    assert tost(est, 0.01) < 0.05  # equivalent: a true zero, a tight design
+    assert tost(estimate({"e": x + 0.02}), 0.01) > 0.5  # a true 0.02 is not equivalent
 
 
-def test_stratified_bootstrap_keeps_each_experiment_in_its_stratum():
-    better = two_methods([20, 20, 20], experiment="books_to_dvd")
-    tie = two_methods([0, 0, 0], experiment="books_to_kitchen").replace({B: "amazon_kitchen"})
-    units = {}
-    for e, g in [("books_to_dvd", better), ("books_to_kitchen", tie)]:
-        d = Draws(g, 1000, 0)
-        units[e] = d.units([((term("better", e, 1.0),), (term("ref", e, 1.0),))], "accuracy")
-    s = stratified(units)
-    assert s["n"] == 6 and s["mean"]["effect"] == pytest.approx(20 / N_B / 2)
-    # three wins and three ties in every replicate: P(improvement) = (3 + 0.5 x 3) / 6 exactly
-    assert s["prob"]["effect"] == 0.75
-    assert s["prob"]["ci_low"] == s["prob"]["ci_high"] == 0.75
-    assert 0 < s["mean"]["ci_low"] < s["mean"]["ci_high"] < 20 / N_B
+def test_holm_is_statsmodels_and_its_levels_are_the_step_down_thresholds():
+    p = np.array([0.01, 0.04, np.nan, 0.03, 0.005])
+    finite = p[np.isfinite(p)]
+    expected = multipletests(finite, method="holm")[1]
+    got = holm(p)
+    assert np.isnan(got[2]) and np.allclose(got[np.isfinite(p)], expected)
+    levels = holm_levels(p)
+    assert levels[4] == pytest.approx(0.05 / 4) and levels[1] == pytest.approx(0.05)
+    assert levels[0] == pytest.approx(0.05 / 3) and np.isnan(levels[2])
 
 
-@pytest.mark.parametrize(
-    "low, high, p, direction, expected",
-    [
-        (0.01, 0.05, 0.01, 1, "supported"),
-        (0.01, 0.05, 0.01, -1, "contradicted"),
-        (-0.05, -0.01, 0.01, 1, "contradicted"),
-        (-0.05, -0.01, 0.01, -1, "supported"),
-        (-0.01, 0.05, 0.2, 1, "inconclusive"),
-        (0.0, 0.0, 1.0, 1, "inconclusive"),  # a tie is neither a win nor a loss
-        (0.01, 0.05, 0.08, 1, "inconclusive"),  # Holm does not separate it from zero
-    ],
-)
-def test_verdicts_are_symmetric(low, high, p, direction, expected):
-    assert verdict(low, high, p, direction) == expected
+def test_strata_weigh_equally_and_their_variances_add():
+    a, b = np.array([0.1, 0.2, 0.3]), np.array([0.0, 0.0, 0.1, 0.1, 0.2])
+    est = estimate({"a": a, "b": b})
+    assert est.effect == pytest.approx((a.mean() + b.mean()) / 2)
+    parts = [a.var(ddof=1) / (4 * 3), b.var(ddof=1) / (4 * 5)]
+    assert est.var_seed == pytest.approx(sum(parts))
+    ws = sum(parts) ** 2 / (parts[0] ** 2 / 2 + parts[1] ** 2 / 4)
+    assert est.df == pytest.approx(ws)
+    boot = np.random.default_rng(0).normal(0, 0.01, 4000)
+    with_test = estimate({"a": a, "b": b}, boot)
+    assert with_test.var_test == pytest.approx(boot.var(ddof=1))
+    assert with_test.se > est.se  # test sampling widens, never narrows
 
 
-def test_p_value_from_the_bootstrap_distribution():
-    boot = np.r_[np.full(974, 0.1), np.full(26, -0.1)]
-    assert summary(0.1, boot)["p_value"] == pytest.approx(2 * 27 / 1001)
+def test_heterogeneity_known_answers():
+    v = np.full(3, 0.01**2)
+    same = heterogeneity([0.02, 0.02, 0.02], v)
+    assert same.tau == 0 and same.low == 0
+    assert same.p_below(0.03, np.full(3, 0.02), v) < 0.05  # agree well within a 0.03 margin
+    y = np.array([0.0, 0.05, 0.10])
+    # equal sampling variances: the Paule-Mandel tau^2 is the sample variance less v
+    spread = heterogeneity(y, v)
+    assert spread.tau == pytest.approx(np.sqrt(y.var(ddof=1) - v[0]))
+    assert spread.p_above(0.01, y, v) < 0.05 and spread.low > 0.01
+    # coverage of a true tau = 0 by the 95% Q-profile interval
+    rng = np.random.default_rng(2)
+    covered = [heterogeneity(rng.normal(0, 0.01, 3), v).low == 0 for _ in range(400)]
+    assert 0.92 < np.mean(covered) <= 1.0
 
 
-def test_a_thousand_replicates_of_three_seeds_take_well_under_a_second():
-    preds = two_methods([10, 10, 10])
-    big = pd.concat([preds.assign(id=preds["id"] + f"-{i}") for i in range(5)])  # 2,500 each
-    start = time.perf_counter()
-    paired_difference(big, "better", "ref", "books_to_dvd", 1.0, "macro_f1", 1000, 0)
-    assert time.perf_counter() - start < 1.0
+def pool(n_pos: int, n_neg: int, weight: float | None = None) -> pd.DataFrame:
+    ids = [f"x{i:04d}" for i in range(n_pos + n_neg)]
+    frame = pd.DataFrame({"id": ids, "label": [1] * n_pos + [0] * n_neg})
+    return frame if weight is None else frame.assign(weight=weight)
 
 
-# ---- the claims table on a synthetic store with known effects ------------------------------
-EXTRA = {"none": -60, "head": 0, "first2": 30, "middle2": 0, "last2": 0, "all": 30}
-EXTRA["cbv_weight"] = 60
+def test_the_test_resampling_matches_scipy_on_one_class_and_the_formula_on_two():
+    # one class: accuracy is a plain mean of correct answers, as scipy's bootstrap sees it
+    frame = pool(400, 0)
+    correct = (np.random.default_rng(3).random(400) < 0.7).astype(int)
+    preds = frame.assign(source="p", pred=correct)  # label 1: correct when pred is 1
+    draws = ExampleDraws({"p": frame}, n_draws=4000)
+    point, boot = RunValues(draws, preds, 2).metric("accuracy", {"p": 1.0})
+    ref = stats.bootstrap((correct,), np.mean, n_resamples=4000, random_state=0)
+    assert point == pytest.approx(correct.mean())
+    assert boot.std(ddof=1) == pytest.approx(ref.standard_error, rel=0.08)
+    # two classes resampled within class: the stratified variance of accuracy
+    frame = pool(100, 300)
+    rng = np.random.default_rng(4)
+    labels = frame["label"].to_numpy()
+    pred = np.where(rng.random(400) < 0.8, labels, 1 - labels)
+    preds = frame.assign(source="p", pred=pred)
+    _, boot = RunValues(ExampleDraws({"p": frame}, 4000), preds, 2).metric("accuracy", {"p": 1.0})
+    acc = [(pred[labels == c] == c).mean() for c in (0, 1)]
+    sizes = [300, 100]
+    var = sum((n / 400) ** 2 * a * (1 - a) / n for a, n in zip(acc, sizes))
+    assert boot.var(ddof=1) == pytest.approx(var, rel=0.1)
 
 
-def synthetic_store(extra=EXTRA, seeds=(0, 1, 2), kitchen=None):
-    """Metrics and predictions of two Amazon experiments: each method is a shared base with
-    ``extra[method]`` more correct answers (negative: more wrong ones) in both pools
-    (``kitchen``: other extras for books_to_kitchen)."""
-    rng, preds, metrics = np.random.default_rng(1), [], []
-    for e, target in [("books_to_dvd", "amazon_dvd"), ("books_to_kitchen", "amazon_kitchen")]:
-        extras = kitchen if (kitchen and e == "books_to_kitchen") else extra
-        for seed in seeds:
-            source, label, pred = base_run(rng, error=0.35)
-            source = np.where(source == B, target, source)
-            wrong_b = np.where(source == target, 1 - label, pred)  # source model: fails on B
-            preds.append(
-                frame(e, "source", 0.0, seed, source, label, np.where(source == A, label, wrong_b))
-            )
-            metrics.append(
-                dict(
-                    experiment=e,
-                    method="source",
-                    delta=0.0,
-                    seed=seed,
-                    split=f"test:{A}",
-                    metric="macro_f1",
-                    value=1.0,
-                    config="{}",
-                    run_key=f"{e}-source-0.0-{seed}",
-                )
-            )
-            for delta in (0.5, 1.0):
-                for m, k in extras.items():
-                    if k >= 0:
-                        p = improve(label, improve(label, pred, source, k, A), source, k, target)
-                    else:  # about -k more wrong answers: every n/-k-th example flipped wrong
-                        p = np.where(np.arange(len(pred)) % (len(pred) // -k) == 0, 1 - label, pred)
-                    preds.append(frame(e, m, delta, seed, source, label, p))
-                    config = {"sizes": {"train": 256}, "train": {"lr": 1e-4}}
-                    metrics.append(
-                        dict(
-                            experiment=e,
-                            method=m,
-                            delta=delta,
-                            seed=seed,
-                            split="validation",
-                            metric="macro_f1",
-                            value=0.7 + k / 1000,
-                            config=json.dumps(config),
-                            run_key=f"{e}-{m}-{delta}-{seed}",
-                        )
-                    )
-    return pd.DataFrame(metrics), pd.concat(preds, ignore_index=True)
+def test_auroc_is_sklearns_with_weights_and_ties():
+    rng = np.random.default_rng(5)
+    y = rng.random(300) < 0.3
+    s = np.round(rng.random(300) * 4) / 4 + y * 0.2  # coarse scores: many ties
+    w = rng.uniform(0.5, 3, 300)
+    assert auroc(s, y, w[None, :])[0] == pytest.approx(roc_auc_score(y, s, sample_weight=w))
 
 
-def test_claims_on_known_effects():
-    metrics, preds = synthetic_store()
-    history = pd.DataFrame(columns=["metric", "method", "step", "value", "run_key"])
-    table = analysis.claims(metrics, preds, history, "macro_f1", n_boot=500)
-    v = table.set_index("claim")["verdict"]
-    assert v["I. A model trained on A degrades as delta grows (books_to_dvd)"] == "supported"
-    assert v["II. Fine-tuning on the mixture beats the un-updated source model"] == "supported"
-    best = "II. Fine-tuning all and the first layers works best among surgical choices"
-    assert v[best] == "supported"
-    assert v["III. CBV outperforms surgical fine-tuning on average: vs all"] == "supported"
-    # first2 and all tie on validation: the reference is their mean, not a coin flip
-    assert v["III. CBV outperforms surgical fine-tuning on average: vs best surgical"] == (
-        "supported"
-    )
-    # equal effects, yet 3 seeds cannot show the spread is below 0.02: its interval reaches past
-    consistent = "III. CBV gives consistent results across the Amazon domains"
-    assert v[consistent] == "inconclusive"
-    assert table.set_index("claim").loc[consistent, "ci_high"] > 0.02
-    assert v["III. CBV fails to beat all-layer fine-tuning on the largest data set"].startswith(
-        "not testable"
-    )
-    tested = table.dropna(subset=["p_value"])
-    assert (tested["p_holm"] >= tested["p_value"] - 1e-12).all()
-    assert comparisons.best_surgical(metrics)[("books_to_dvd", 0.5)] == ("first2", "all")
-    md = analysis.claims_markdown(table)
-    assert list(md.columns)[-1] == "verdict" and md["95% interval"].str.startswith("[").any()
+def test_capped_pools_weigh_back_to_the_whole_pool():
+    from helpers.data.mixing import capped_weights
 
-    # CBV helps on dvd only; 1,000 replicates: the smallest p (2 / 1001) must survive Holm x 11
-    uneven = synthetic_store(kitchen={**EXTRA, "cbv_weight": 30})
-    spread = analysis.claims(*uneven, history, n_boot=1000).set_index("claim").loc[consistent]
-    assert spread["ci_low"] > 0.02 and spread["verdict"] == "contradicted"
-
-    equal = synthetic_store({**EXTRA, "cbv_weight": 30})
-    tied = analysis.claims(*equal[:1], equal[1], history, n_boot=300).set_index("claim")
-    row = tied.loc["III. CBV outperforms surgical fine-tuning on average: vs all"]
-    assert row["effect"] == 0 and row["verdict"] == "inconclusive"
-
-
-def test_final_runs_drop_tuning_grid_runs():
-    metrics, _ = synthetic_store({"all": 0}, seeds=(0, 1))
-    grid = (
-        metrics[metrics["method"] == "all"]
-        .iloc[[0]]
-        .assign(
-            run_key="tuning-point",
-            value=0.99,
-            config=json.dumps({"sizes": {"train": 256}, "train": {"lr": 3e-4}}),
-        )
-    )
-    final = comparisons.final_runs(pd.concat([metrics, grid]))
-    assert "tuning-point" not in set(final["run_key"]) and len(final) == len(metrics)
-
-
-# ---- end to end: a smoke study on the fixture corpora feeding the claims ------------------
-def test_claims_end_to_end_on_a_smoke_study(tmp_path):
-    from helpers.study.adaptation import run_methods
-    from helpers.study.experiment import open_study
-
-    study = open_study("books_to_dvd", "smoke", FIXTURES, tmp_path, progress=False)
-    run_methods(study, ["none", "all", "cbv_weight"], seeds=[0, 1])
-    store = study.store
-    metrics, preds = store.collect("metrics"), store.collect("predictions")
-    table = analysis.claims(metrics, preds, store.collect("history"), n_boot=200)
-    rows = table.set_index("claim")
-    vocabulary = {"supported", "contradicted", "inconclusive"}
-    for claim in [
-        "I. A model trained on A degrades as delta grows (books_to_dvd)",
-        "II. Fine-tuning on the mixture beats the un-updated source model",
-        "III. CBV outperforms surgical fine-tuning on average: vs all",
-    ]:
-        r = rows.loc[claim]
-        assert np.isfinite(r["effect"]) and r["ci_low"] <= r["effect"] <= r["ci_high"]
-        assert r["verdict"] in vocabulary and r["p_holm"] >= r["p_value"]
-    assert "2 (experiment, delta, seed) units" in rows.loc[claim, "compared"]
-    assert rows.loc[
-        "III. CBV outperforms surgical fine-tuning on average: vs first2", "verdict"
-    ].startswith("not testable")
-    diffs = comparisons.paired_differences(preds, metrics, ["none", "cbv_weight"], n_boot=200)
-    assert set(diffs["reference"]) == {"all", "best surgical"} and (diffs["n_seeds"] == 2).all()
-
-
-def test_paired_differences_table_and_its_figure():
-    from helpers.report import plots
-
-    metrics, preds = synthetic_store()
-    diffs = comparisons.paired_differences(preds, metrics, ["none", "cbv_weight"], n_boot=200)
-    # 2 experiments x 2 deltas x 2 methods x 2 references (all; first2 = all tied on validation)
-    assert len(diffs) == 16 and set(diffs["reference_methods"]) == {"all", "first2=all"}
-    assert (diffs[diffs["method"] == "cbv_weight"]["ci_low"] > 0).all()
-    fig = plots.paired_differences(diffs, "synthetic")
-    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == [
-        "books_to_dvd",
-        "books_to_kitchen",
-    ]
+    labels = np.array([0] * 2356 + [1] * 133)
+    w = capped_weights(labels, 1000, "davidson")
+    assert (w > 0).sum() == 1000 and (w[labels == 1] == 1).all()  # every rare example kept
+    assert w[labels == 0].sum() == pytest.approx(2356) and w.sum() == pytest.approx(len(labels))
+    assert np.array_equal(w, capped_weights(labels, 1000, "davidson"))  # the same every run
+    assert not np.array_equal(w, capped_weights(labels, 1000, "other pool"))
+    assert (capped_weights(labels, None, "davidson") == 1).all()
+    # a classifier right on every rare example and 90% of the rest: the weighted confusion of
+    # the capped pool estimates the whole pool's rates without bias
+    rng = np.random.default_rng(6)
+    pred = np.where(labels == 1, 1, (rng.random(len(labels)) < 0.1).astype(int))
+    frame = pd.DataFrame({"id": [f"x{i:05d}" for i in range(len(labels))], "label": labels})
+    kept = frame.assign(weight=w)[w > 0]
+    preds = kept.assign(source="p", pred=pred[w > 0])
+    draws = ExampleDraws({"p": kept}, 500)
+    point, _ = RunValues(draws, preds, 2).metric("accuracy", {"p": 1.0})
+    assert point == pytest.approx((pred == labels).mean(), abs=0.02)

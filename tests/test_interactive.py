@@ -4,6 +4,7 @@
 import json
 import os
 
+import pandas as pd
 import pytest
 from jupyter_client import KernelManager
 
@@ -43,7 +44,7 @@ def test_notebook_03_runs_in_a_kernel_and_the_explorer_widgets_build(tmp_path):
         run(
             kc,
             f"experiment = {SMOKE_EXPERIMENT!r}\nprofile = 'smoke'\n"
-            f"data_dir = {str(FIXTURE_DATA)!r}\nreports_dir = {str(tmp_path / 'reports')!r}\n"
+            f"data_dir = {str(FIXTURE_DATA)!r}\nresults_dir = {str(tmp_path / 'reports')!r}\n"
             f"figures_dir = {str(tmp_path / 'figures')!r}",
         )
         shown = [m for cell in code[1:] for m in run(kc, cell)]
@@ -56,14 +57,53 @@ def test_notebook_03_runs_in_a_kernel_and_the_explorer_widgets_build(tmp_path):
             kc,
             "from helpers.report.explorer import explorer\n"
             "from helpers.study.store import Store\n"
-            "view = explorer(Store(reports_dir).collect('metrics', [experiment], profile))\n"
+            "view = explorer(Store(results_dir).collect('metrics', [experiment], profile))\n"
             "view",
         )
         result = [m["content"]["data"] for m in built if m["msg_type"] == "execute_result"]
         assert result and WIDGET_VIEW in result[0] and result[0][WIDGET_VIEW]["model_id"]
-        redrawn = run(kc, "view.children[0].children[1].value = 'accuracy'")
-        assert any("image/png" in m["content"].get("data", {}) for m in redrawn)
+        # A new choice redraws the figure: new PNG bytes in the Image widget.
+        run(kc, "drawn = view.children[2].value\nview.children[0].children[1].value = 'accuracy'")
+        printed = run(kc, "print(drawn[:4] == b'\\x89PNG', view.children[2].value != drawn)")
+        assert [m["content"]["text"] for m in printed if m["msg_type"] == "stream"] == [
+            "True True\n"
+        ]
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     assert "without encryption" not in stderr.read_text()
+
+
+def test_the_explorer_needs_no_front_end_to_finish():
+    """No Output widget: nbclient plays its front end during a headless run, messaging the
+    kernel while a cell runs (a report run once waited on that for good). The figure is an Image
+    whose bytes change with the choice."""
+    from helpers.report.explorer import explorer
+
+    rows = [
+        {
+            "run_key": f"{m}{d}",
+            "experiment": "e",
+            "method": m,
+            "delta": d,
+            "seed": 0,
+            "split": "test",
+            "metric": metric,
+            "value": v,
+            "ci_low": v - 0.1,
+            "ci_high": v + 0.1,
+        }
+        for m, v in (("all", 0.7), ("none", 0.5))
+        for d in (0.5, 1.0)
+        for metric in ("accuracy", "macro_f1")
+    ]
+    view = explorer(pd.DataFrame(rows))
+    widgets = [view]
+    for w in widgets:
+        widgets += list(getattr(w, "children", ()))
+    assert "OutputModel" not in {w._model_name for w in widgets}
+    image = next(w for w in widgets if w._model_name == "ImageModel")
+    drawn = image.value
+    assert drawn[:8] == b"\x89PNG\r\n\x1a\n"
+    view.children[0].children[1].value = "accuracy"
+    assert image.value != drawn

@@ -34,8 +34,8 @@ def test_the_results_say_which_experiments_hold_their_whole_grid(fixture_data, t
     from helpers.study.experiment import open_study
 
     study = open_study("hate_to_stormfront", "smoke", fixture_data, tmp_path, progress=False)
-    run_methods(study, ["none", "all"])  # 2 of the profile's 14 methods, plus the source run
+    run_methods(study, ["none", "all"])  # 2 of the profile's 15 methods, plus the source run
     text = readme_results("smoke", tmp_path, figures=False)
-    assert "Whole main grid (15 runs each): none." in text
-    assert "Partial: hate_to_stormfront (3 of 15 runs)" in text
+    assert "Whole main grid (16 runs each): none." in text
+    assert "Partial: hate_to_stormfront (3 of 16 runs)" in text
     assert "### Runs that answer one class" in text  # flagged or not, the section says which

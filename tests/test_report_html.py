@@ -5,6 +5,8 @@ import re
 import shutil
 import urllib.error
 import urllib.request
+from base64 import b64decode
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -16,7 +18,13 @@ from tests.browser import CHROMIUM, Browser, serve
 from tests.conftest import SMOKE_EXPERIMENT
 
 pytestmark = pytest.mark.slow
-PAGES = ["index.html", f"{SMOKE_EXPERIMENT}/{PER_EXPERIMENT[0]}.html"]
+# The index, every report of the smoke run's experiment, and the analysis.
+PAGES = [
+    "index.html",
+    *(f"{SMOKE_EXPERIMENT}/{name}.html" for name in PER_EXPERIMENT),
+    f"analysis/{ANALYSIS}.html",
+]
+HEADLINE, ANALYSIS_HEADLINE = "01_degradation.png", "04_methods_grid.png"
 
 
 def test_reports_hide_code_and_fetch_nothing_from_the_network(smoke_reports):
@@ -59,26 +67,60 @@ def _local_target_ok(url: str) -> bool:
         return False
 
 
+def expected_figures(figures: Path, page: str) -> list[Path]:
+    """The figure files a page must show: those its notebook saved (<figures>/<folder>/NN_*.png);
+    for the index, each experiment's headline figure and the analysis's."""
+    if page == "index.html":
+        return [figures / SMOKE_EXPERIMENT / HEADLINE, figures / "analysis" / ANALYSIS_HEADLINE]
+    folder, name = page.split("/")
+    return sorted((figures / folder).glob(f"{name[:2]}_*.png"))
+
+
+def page_problems(browser: Browser, base: str, page: str, figures: list[Path]) -> list[str]:
+    """What a reader would find wrong with a page: a heading with nothing under it, a figure
+    file its notebook saved that the page does not show (the same bytes), a broken image or
+    link."""
+    browser.open(base + page)
+    seen = browser.audit()
+    found = [f"{page}: {s['heading']!r} has nothing under it" for s in seen["sections"]]
+    found = [f for f, s in zip(found, seen["sections"]) if not s["filled"]]
+    prefix = "data:image/png;base64,"
+    shown = {
+        b64decode(i["src"][len(prefix) :]) for i in seen["images"] if i["src"].startswith(prefix)
+    }
+    found += [
+        f"{page}: does not show {f.parent.name}/{f.name}"
+        for f in figures
+        if not f.is_file() or f.read_bytes() not in shown
+    ]
+    found += [
+        f"{page}: image did not load: {i['src'][:80]}" for i in seen["images"] if not i["width"]
+    ]
+    for link in seen["links"]:
+        if link["raw"].startswith("#"):
+            if not link["target"]:
+                found.append(f"{page}: anchor {link['raw']} has no target")
+        elif not link["href"].startswith(base):
+            found.append(f"{page}: link {link['raw']} leaves the folder")
+        elif not _local_target_ok(link["href"]):
+            found.append(f"{page}: broken link {link['raw']}")
+    return found
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
-def test_index_and_a_report_render_in_chromium_without_broken_images_or_links(
-    smoke_reports, tmp_path
-):
-    out, _ = smoke_reports
+def test_every_page_shows_each_section_and_saved_figure_in_chromium(smoke_reports, tmp_path):
+    out, figures = smoke_reports
     browser = Browser(tmp_path / "chromium-profile")
     try:
         with serve(out) as base:
-            for page in PAGES:
+            found = [
+                problem
+                for page in PAGES
+                for problem in page_problems(browser, base, page, expected_figures(figures, page))
+            ]
+            assert not found, "\n".join(found)
+            for page in PAGES:  # each page draws as a page (not blank)
                 browser.open(base + page)
-                seen = browser.audit()
-                assert seen["images"], f"{page}: no image"
-                broken = [i["src"] for i in seen["images"] if i["width"] == 0]
-                assert not broken, f"{page}: images that did not load: {broken}"
-                for link in seen["links"]:
-                    if link["raw"].startswith("#"):
-                        assert link["target"], f"{page}: anchor {link['raw']} has no target"
-                    else:
-                        assert link["href"].startswith(base), f"{page}: leaves the folder"
-                        assert _local_target_ok(link["href"]), f"{page}: broken {link['raw']}"
                 shot = browser.screenshot(
                     tmp_path / page.replace("/", "_").replace(".html", ".png")
                 )
@@ -93,37 +135,3 @@ def test_index_and_a_report_render_in_chromium_without_broken_images_or_links(
             assert browser.evaluate(height) > before + 100  # the code now takes room on the page
     finally:
         browser.close()
-
-
-def test_cell_timeout_comes_from_the_environment(monkeypatch):
-    from helpers.errors import UserError
-    from helpers.report.runner import CELL_TIMEOUT_ENV, _cell_timeout
-
-    monkeypatch.delenv(CELL_TIMEOUT_ENV, raising=False)
-    assert _cell_timeout() is None  # no limit: a real run's cell may train a whole grid
-    monkeypatch.setenv(CELL_TIMEOUT_ENV, "600")
-    assert _cell_timeout() == 600
-    monkeypatch.setenv(CELL_TIMEOUT_ENV, "ten minutes")
-    with pytest.raises(UserError, match="whole number of seconds"):
-        _cell_timeout()
-
-
-def test_the_runner_hands_the_cell_timeout_to_papermill(monkeypatch, tmp_path):
-    import papermill
-
-    from helpers.report.runner import CELL_TIMEOUT_ENV, execute
-
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_execute(*args, **kwargs):
-        seen.update(kwargs)
-        raise Stop  # nothing to render: the call's arguments are what is checked
-
-    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    monkeypatch.setenv(CELL_TIMEOUT_ENV, "42")
-    with pytest.raises(Stop):
-        execute("01_shift_degradation", tmp_path / "out.ipynb", {})
-    assert seen["execution_timeout"] == 42

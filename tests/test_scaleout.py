@@ -1,7 +1,8 @@
 """Scale-out, run for real on the fixture corpora: the README's commands, side by side.
 
-One worker is the reference. Two workers on one store, submitit jobs (its local executor) and a
-worker that takes over a SIGKILLed one must store exactly the same runs with identical metrics;
+One worker is the reference. Two workers on one store, submitit jobs (its local executor), Ray
+tasks (a local instance) and a worker that takes over a SIGKILLed one must store exactly the same
+runs with identical metrics;
 a two-process data-parallel run (torchrun, gloo) must finish and store the same runs.
 """
 
@@ -125,6 +126,34 @@ def test_submitit_local_jobs_store_what_one_worker_stores(reference, tmp_path):
     assert "all 2 worker job(s) finished" in proc.stdout
     pd.testing.assert_frame_equal(stored(tmp_path), reference)
     no_locks_left(tmp_path)
+
+
+def test_ray_worker_tasks_store_what_one_worker_stores(reference, tmp_path):
+    """Two Ray tasks on a local instance (2 CPUs, no dashboard), each the `run` worker."""
+    cmd = [*ARGS, "--reports-dir", str(tmp_path), "--ray", "2"]
+    proc = subprocess.run(
+        [sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "on a local Ray instance, 2 CPUs" in proc.stdout
+    assert "all 2 worker task(s) finished" in proc.stdout
+    logs = [p.read_text() for p in sorted(tmp_path.glob("ray/*/worker-*.log"))]
+    assert len(logs) == 2 and all("runs stored" in log for log in logs), logs  # both ended clean
+    keys = [computed(log) for log in logs]
+    assert not set(keys[0]) & set(keys[1]), "a run was computed by both workers"
+    assert sorted(keys[0] + keys[1]) == sorted(set(reference["run_key"]))
+    pd.testing.assert_frame_equal(stored(tmp_path), reference)
+    no_locks_left(tmp_path)
+
+
+def test_a_ray_task_no_node_can_take_is_refused_not_left_waiting(tmp_path):
+    cmd = [*RUN, "--reports-dir", str(tmp_path), "--ray", "1", "--mem-per-worker", "100000"]
+    proc = subprocess.run(
+        [sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert "error: a worker task asks for 100000 GB memory but this machine's Ray" in proc.stderr
+    assert "lower --mem-per-worker" in proc.stderr.splitlines()[-1]
 
 
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside this Python")

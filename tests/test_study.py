@@ -73,7 +73,7 @@ def test_runs_do_not_recompute_known_test_predictions(fixture_data, tmp_path, mo
     study = open_study("hate_to_stormfront", "smoke", fixture_data, tmp_path, progress=False)
     sizes, plain = [], runs.predict
     monkeypatch.setattr(
-        runs, "predict", lambda m, data, *a: sizes.append(len(data)) or plain(m, data, *a)
+        runs, "predict", lambda m, data, *a, **k: sizes.append(len(data)) or plain(m, data, *a, **k)
     )
     run_methods(study, ["none", "head"])
     assert set(sizes) == {study.size("validation")}  # validation mixtures only
@@ -112,7 +112,7 @@ def test_sizes_beyond_the_pools_fail_before_training(fixture_data, tmp_path, mon
 
     profile = replace(study_module.load_profile("smoke"), n_test=5000)
     monkeypatch.setattr(study_module, "load_profile", lambda name: profile)
-    with pytest.raises(UserError, match="test mixtures of 5000.*set n_test to at most"):
+    with pytest.raises(UserError, match=r"n_test 5000, but the test pools hold .*set n_test: \d+ "):
         open_study("books_to_dvd", "smoke", fixture_data, tmp_path)
     assert not any(tmp_path.iterdir())
 
@@ -139,7 +139,7 @@ def test_a_non_finite_run_is_reported_and_the_others_go_on(study, monkeypatch):
         "nan_head",
         methods.Method("nan_head", "surgical", "head with NaN weights", train=("head",)),
     )
-    out = run_methods(study, ["nan_head", "none"], deltas=[1.0])
+    out = run_methods(study, ["nan_head", "none"])
     assert len(out.attrs["failed"]) == 1 and "nan_head" in out.attrs["failed"][0]
     assert set(out["method"]) == {"none"}
 
@@ -147,8 +147,10 @@ def test_a_non_finite_run_is_reported_and_the_others_go_on(study, monkeypatch):
 def test_unknown_method_and_bad_delta(study):
     with pytest.raises(UserError, match="unknown method 'best'"):
         run_methods(study, ["head", "best"])
+    from helpers.study.plan import Run
+
     with pytest.raises(UserError, match=r"delta must lie in \[0, 1\]"):
-        run_methods(study, ["head"], deltas=[1.2])
+        Run(study, "head", 1.2, 0)
 
 
 @pytest.mark.parametrize(

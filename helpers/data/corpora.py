@@ -73,6 +73,7 @@ from helpers.data.schema import COLUMNS, SPLITS, TASKS, Corpus, check_split, cla
 from helpers.data.sources import read_sources
 from helpers.errors import UserError, unknown_name
 from helpers.paths import data_root as resolve_data_root
+from helpers.paths import inside
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _user_error(name: str, root: Path, err: Exception) -> UserError:
         url = ""
         if source is not None:
             try:
-                rel = path.relative_to(root / source.folder).as_posix()
+                rel = path.relative_to(inside(root, source.folder)).as_posix()
             except ValueError:
                 rel = None
             url = f" (public source: {source.address(rel if source.format == 'file' else None)})"
@@ -176,10 +177,10 @@ def _parsed(name: str, root: Path, stamp: str) -> pd.DataFrame:
     """Read and clean a corpus once per process and fingerprint; every row carries its split."""
     spec = CORPORA[name]
     try:
-        raw = spec.loader(root / spec.folder)
+        raw = spec.loader(inside(root, spec.folder))
     except (MissingFile, CorruptFile) as err:
         raise _user_error(name, root, err) from None
-    check_rows(name, len(raw), verify_corpus(name, root), root / spec.folder)
+    check_rows(name, len(raw), verify_corpus(name, root), root)
     df = clean_frame(raw, spec.normalise)
     if spec.split == "hash":
         keys = df["group"] if "group" in df else df["id"]
@@ -216,7 +217,8 @@ def _prepared(name: str, task: str, root: Path, stamp: str):
             raise UserError(
                 f"corpus {name!r} ({task}), {s} split: no {' or '.join(empty)} rows "
                 f"({summaries[s]['kept']} kept of {summaries[s]['raw']}); the files under "
-                f"{root / spec.folder} look damaged: re-download with {_fetch_hint(name, root)}"
+                f"{inside(root, spec.folder)} look damaged: re-download with "
+                f"{_fetch_hint(name, root)}"
             )
     return kept[COLUMNS + ["split"]].reset_index(drop=True), summaries
 

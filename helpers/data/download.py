@@ -32,6 +32,7 @@ from helpers.data.integrity import Known, accept_hint, digest_of, known_digests
 from helpers.data.sources import Source, read_sources
 from helpers.errors import UserError, unknown_name
 from helpers.paths import data_root as resolve_data_root
+from helpers.paths import inside
 from helpers.spec.experiments import load_experiment
 
 TIMEOUT_S = 60  # per network operation; a stalled server fails instead of hanging
@@ -48,7 +49,7 @@ def _ok(base: Path, rel: str, want: Known) -> bool:
 
 def missing_paths(source: Source, root: Path) -> tuple[list[str], list[str]]:
     """The files and folders of ``source`` absent from ``root`` or with the wrong digest."""
-    base = root / source.folder
+    base = inside(root, source.folder)
     wrong = [rel for rel, want in known_digests(source, root).items() if not _ok(base, rel, want)]
     return [r for r in wrong if not r.endswith("/")], [r[:-1] for r in wrong if r.endswith("/")]
 
@@ -80,8 +81,9 @@ def _fetch_error(url: str, error: Exception) -> UserError:
             "(and --base-url if you gave one)"
         )
     return UserError(
-        f"could not fetch {url}: {error}; check the network connection "
-        "(or use --base-url to fetch from a mirror)"
+        f"could not fetch {url}: {error}; check the network connection, or use a local copy "
+        "of the corpora: make report DATA_DIR=/path/to/corpora (python -m helpers report "
+        "--data-dir /path/to/corpora), or --base-url to fetch from a mirror"
     )
 
 
@@ -90,7 +92,7 @@ def _download_files(source: Source, paths: list[str], root: Path, base_url) -> l
     known = known_digests(source, root)
     base = source.address("", base_url).rstrip("/") + "/"
     fetcher = pooch.create(
-        path=root / source.folder,
+        path=inside(root, source.folder),
         base_url=base,
         registry={p: f"sha256:{known[p].sha256}" for p in paths},
         retry_if_failed=RETRIES,
@@ -107,7 +109,7 @@ def _download_files(source: Source, paths: list[str], root: Path, base_url) -> l
         except requests.RequestException as e:
             raise _fetch_error(url, e) from None
         print(f"[{source.name}] {path}: ok", flush=True)
-        written.append(root / source.folder / path)
+        written.append(inside(root, source.folder, path))
     return written
 
 
@@ -173,7 +175,7 @@ def _download_archive(
             to_place.append((s, rel.rstrip("/"), path))
     written = []
     for s, rel, path in to_place:
-        dest = root / s.folder / rel
+        dest = inside(root, s.folder, rel)
         _place(path, dest, staging)
         print(f"[{s.name}] {rel}: ok", flush=True)
         written.append(dest)
@@ -207,6 +209,7 @@ def download_corpora(names=None, data_root=None, base_url: str | None = None) ->
     root = resolve_data_root(data_root)
     if root.exists() and not root.is_dir():
         raise UserError(f"data root {root} is a file, not a folder; pass a folder to --data-dir")
+    fresh = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
 
     plain, archives = [], {}
@@ -224,8 +227,15 @@ def download_corpora(names=None, data_root=None, base_url: str | None = None) ->
             archives.setdefault(s.address(base_url=base_url), []).append((s, files, folders))
 
     written = []
-    for s, files in plain:
-        written += _download_files(s, files, root, base_url)
+    before = {p for p in root.rglob("*") if p.is_dir()}
+    try:
+        for s, files in plain:
+            written += _download_files(s, files, root, base_url)
+    except UserError:
+        _remove_new_empty_folders(root, before)  # a failed fetch leaves the root as it was
+        if fresh and not any(root.iterdir()):
+            root.rmdir()
+        raise
     if archives:
         # Staging inside the data root keeps os.replace on one file system, hence atomic.
         with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
@@ -234,3 +244,10 @@ def download_corpora(names=None, data_root=None, base_url: str | None = None) ->
     if not written:
         print("nothing to download: every file is present with the right digest", flush=True)
     return written
+
+
+def _remove_new_empty_folders(root: Path, before: set[Path]) -> None:
+    """Remove the folders a failed download made that are still empty (deepest first)."""
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if folder not in before and not any(folder.iterdir()):
+            folder.rmdir()

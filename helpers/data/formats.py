@@ -8,6 +8,7 @@ turns both into one-line errors that name the fix.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -24,18 +25,47 @@ class CorruptFile(Exception):
     """Raised by a loader for a truncated or malformed file: (path, line, problem)."""
 
 
+_WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def decode_utf8(data: bytes, path: Path) -> str:
+    """Bytes as strict UTF-8 text (a UTF-8 byte order mark dropped), or ``CorruptFile``.
+
+    Bytes in another encoding are an error, never U+FFFD, and so are NUL bytes, which no text
+    holds (a binary file, or UTF-16 without its byte order mark). The error names the line and
+    the byte offset in the file, counted from 0.
+    """
+
+    def line(at: int) -> int:
+        return data.count(b"\n", 0, at) + 1
+
+    if data.startswith(_WIDE_BOMS):
+        problem = "a UTF-16 or UTF-32 byte order mark at byte offset 0 is not valid UTF-8"
+        raise CorruptFile(path, 1, problem)
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[start:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = start + e.start
+        problem = f"byte 0x{data[at]:02x} at byte offset {at} is not valid UTF-8"
+        problem += " (another encoding?)"
+        raise CorruptFile(path, line(at), problem) from None
+    at, nul = data.find(b"\0"), b"\0"
+    if at >= 0:
+        raise CorruptFile(
+            path,
+            line(at),
+            f"{data.count(nul)} NUL byte(s), the first at byte offset {at} (no text holds one: "
+            "a binary file, or UTF-16 without its byte order mark?)",
+        )
+    return text
+
+
 def _read_text(path: Path) -> str:
-    """The file decoded strictly as UTF-8: bytes in another encoding are an error, never U+FFFD."""
+    """The file decoded strictly as UTF-8 (``decode_utf8``)."""
     if not path.is_file():
         raise MissingFile(path)
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise CorruptFile(
-            path, line, f"byte 0x{data[e.start]:02x} is not valid UTF-8 (another encoding?)"
-        ) from None
+    return decode_utf8(path.read_bytes(), path)
 
 
 def _to_int(value: str, path: Path, line: int, allowed) -> int:

@@ -7,6 +7,10 @@ accepts a changed upstream file on purpose, and how the team's fixture corpora v
 
 Digests are cached in memory by path, size and modification time (``helpers.files``), so a
 corpus is hashed once per process, and again only when a file changes.
+
+Row counts back the digests up: a corpus whose bytes are not the published ones (no digest, or
+one the data root accepts) must hold nearly the rows its authors document, or those its data
+root's ``ROWCOUNTS`` (lines ``<rows>  <corpus>``) accepts for a sample on purpose.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from helpers.data.sources import Source, read_sources
 from helpers.errors import UserError
 from helpers.files import sha256_cached, sha256_folder_cached, sha256_text
-from helpers.paths import SOURCES_FILE
+from helpers.paths import SOURCES_FILE, inside
 
 SUMS = "SHA256SUMS"  # a data root's own digests, taking precedence over data/sources.toml
 
@@ -35,7 +39,7 @@ class Known:
 
 def read_sums(root: Path) -> dict[str, str]:
     """``root/SHA256SUMS`` as {path under the root: digest}; empty when the file is absent."""
-    path = Path(root) / SUMS
+    path = inside(root, SUMS)
     if not path.is_file():
         return {}
     sums = {}
@@ -56,7 +60,7 @@ def read_sums(root: Path) -> dict[str, str]:
 def known_digests(source: Source, root: Path) -> dict[str, Known]:
     """Every file and folder of ``source`` (relative to its folder) with the digest it must have."""
     sums = read_sums(root)
-    local = str(Path(root) / SUMS)
+    local = str(inside(root, SUMS))
     known: dict[str, Known] = {}
     for rel, digest in source.files.items():
         own = sums.get(f"{source.folder}/{rel}")
@@ -80,15 +84,18 @@ def digest_of(path: Path, rel: str, want: Known) -> tuple[str, int | None]:
 
 def accept_hint(root: Path, rel: str, digest: str) -> str:
     """The line a user adds to a data root's SHA256SUMS to accept a changed file on purpose."""
-    return f"`{digest}  ./{rel}` in {Path(root) / SUMS}"
+    return f"`{digest}  ./{rel}` in {inside(root, SUMS)}"
 
 
 @dataclass(frozen=True)
 class Check:
-    """What verifying a corpus found: a fingerprint of its bytes, and whether all were known."""
+    """What verifying a corpus found: a fingerprint of its bytes, and whether they are the
+    published ones."""
 
     fingerprint: str
-    verified: bool  # every file it reads had a known digest, and matched it
+    # Every file it reads is present with the digest data/sources.toml publishes. A digest a
+    # data root's SHA256SUMS accepts instead vouches for the bytes, not for their row count.
+    published: bool
 
 
 def verify_corpus(name: str, root: Path) -> Check:
@@ -100,15 +107,17 @@ def verify_corpus(name: str, root: Path) -> Check:
     source = read_sources().get(name)
     if source is None:
         return Check(sha256_text(f"{name}:unregistered"), False)
-    base = Path(root) / source.folder
-    parts, verified = [], True
+    base = inside(root, source.folder)
+    parts, published = [], True
+    public = {**source.files, **{f"{r}/": f.sha256 for r, f in source.folders.items()}}
     for rel, want in sorted(known_digests(source, root).items()):
-        path = base / rel.rstrip("/")
+        path = inside(base, rel.rstrip("/"))
         if not path.exists():
-            verified = False
+            published = False
             continue
         got, count = digest_of(path, rel, want)
         parts.append(f"{rel}={got}")
+        published = published and got == public[rel]
         shown = f"{source.folder}/{rel}"
         if got != want.sha256 or (want.count is not None and count != want.count):
             counted = "" if want.count is None else f" ({count} files, expected {want.count})"
@@ -119,8 +128,8 @@ def verify_corpus(name: str, root: Path) -> Check:
                 f"changed it on purpose, accept it by listing {accept_hint(root, shown, got)}"
             )
     if not source.files and not source.folders:
-        verified = False
-    return Check(sha256_text("\n".join([name, *parts])), verified)
+        published = False
+    return Check(sha256_text("\n".join([name, *parts])), published)
 
 
 def fingerprint(name: str, root) -> str:
@@ -131,18 +140,46 @@ def fingerprint(name: str, root) -> str:
     return verify_corpus(name, Path(root).resolve()).fingerprint
 
 
-def check_rows(name: str, rows: int, check: Check, where: Path) -> None:
-    """Refuse a corpus without digests that holds far fewer rows than its authors document."""
+ROWS = "ROWCOUNTS"  # a data root's accepted row counts, taking precedence over sources.toml
+
+
+def read_rowcounts(root: Path) -> dict[str, int]:
+    """``root/ROWCOUNTS`` (lines ``<rows>  <corpus>``) as {corpus: rows}; empty when absent."""
+    path = inside(root, ROWS)
+    if not path.is_file():
+        return {}
+    counts = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        rows, _, name = line.strip().partition(" ")
+        if not line.strip():
+            continue
+        if not rows.isdigit() or not name.strip():
+            raise UserError(
+                f"{path}, line {n}: expected '<rows>  <corpus>', got {line.strip()!r}; fix the line"
+            )
+        counts[name.strip()] = int(rows)
+    return counts
+
+
+def check_rows(name: str, rows: int, check: Check, root: Path) -> None:
+    """Refuse a corpus whose bytes are not the published ones (no digest, or one a data root
+    accepted) when it holds far fewer rows than its authors document, or than the data root's
+    ROWCOUNTS accepts; the refusal says how to accept a smaller corpus on purpose."""
     source = read_sources().get(name)
-    if check.verified or source is None or source.rows is None:
+    if check.published or source is None:
         return
-    if rows < MIN_ROWS_SHARE * source.rows:
-        raise UserError(
-            f"corpus {name!r}: {where} holds {rows:,} rows, far fewer than the "
-            f"{source.rows:,} its authors document; a file looks truncated: re-download it "
-            f"with `python -m helpers download --corpora {name} --data-dir "
-            f"{shlex.quote(str(where.parent))}`"
-        )
+    accepted = read_rowcounts(root).get(name)
+    expected = accepted if accepted is not None else source.rows
+    if expected is None or rows >= MIN_ROWS_SHARE * expected:
+        return
+    whose = f"{inside(root, ROWS)} accepts" if accepted is not None else "its authors document"
+    raise UserError(
+        f"corpus {name!r}: {inside(root, source.folder)} holds {rows:,} rows, far fewer than "
+        f"the {expected:,} {whose}; a file looks truncated: re-download it with `python -m "
+        f"helpers download --corpora {name} --data-dir {shlex.quote(str(root))}`, or, if it "
+        f"is meant to be smaller (a sample), accept its count by listing `{rows}  {name}` in "
+        f"{inside(root, ROWS)}"
+    )
 
 
-MIN_ROWS_SHARE = 0.9  # a corpus without digests must hold this share of its documented rows
+MIN_ROWS_SHARE = 0.9  # a corpus must hold this share of its documented (or accepted) rows

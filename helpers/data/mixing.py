@@ -98,3 +98,31 @@ def check_label_spaces(a, b) -> None:
             f"{tuple(a.label_names)} vs {tuple(b.label_names)}; load both with the "
             f"same task so they map into one label space"
         )
+
+
+def capped_weights(labels: np.ndarray, cap: int | None, stream: str) -> np.ndarray:
+    """Inclusion weights of a test pool capped at ``cap`` examples (the same for every run).
+
+    The cap is shared out over the classes smallest first, each taking what it holds up to an
+    equal share of what is left, so every example of a rare class is kept; within a class the
+    kept examples are a seeded simple random sample. A kept example weighs its class's size
+    over its kept count (others 0), so weighted counts estimate the whole pool's without bias.
+    Without a cap, or a pool within it, every weight is 1.
+    """
+    labels = np.asarray(labels)
+    weights = np.ones(len(labels))
+    if cap is None or len(labels) <= cap:
+        return weights
+    rng = np.random.default_rng([zlib.crc32(f"test-cap:{stream}".encode()), cap])
+    classes, sizes = np.unique(labels, return_counts=True)
+    left, kept = cap, {}
+    for i, c in enumerate(classes[np.argsort(sizes, kind="stable")]):
+        size = int(sizes[classes == c][0])
+        kept[c] = min(size, left // (len(classes) - i))
+        left -= kept[c]
+    weights[:] = 0.0
+    for c in classes:
+        rows = np.flatnonzero(labels == c)
+        chosen = rng.choice(rows, size=kept[c], replace=False)
+        weights[chosen] = len(rows) / kept[c]
+    return weights

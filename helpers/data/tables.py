@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pandas as pd
@@ -18,12 +17,34 @@ from helpers.data.schema import (
     check_split,
     class_counts,
 )
+from helpers.data.table_files import read_table_file
 from helpers.errors import UserError
 from helpers.paths import data_root as resolve_data_root
+from helpers.paths import inside
 
 
 def _task_for(label_names: tuple[str, ...]) -> str:
     return next((t for t, names in TASKS.items() if names == label_names), CUSTOM_TASK)
+
+
+def _label_key(value) -> str:
+    """A label as text, so that a file's 1, 1.0 and "1" all match ``classes: {1: ...}``."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _mapped(values: pd.Series, classes, label_names, where: str):
+    """Label index per row by ``classes`` (NaN: dropped), the class names, the dropped labels."""
+    names = tuple(label_names or dict.fromkeys(n for _, n in classes if n is not None))
+    index = {n: i for i, n in enumerate(names)}
+    unknown = [n for _, n in classes if n is not None and n not in index]
+    if unknown:
+        raise UserError(f"{where}: classes maps to {unknown[0]!r}, not one of {names}")
+    keyed = {_label_key(k): index.get(n) for k, n in classes}
+    keys = values.map(_label_key)
+    dropped = sorted(set(keys[keys.map(keyed.get).isna()]))
+    return keys.map(keyed.get).astype("float64"), names, dropped
 
 
 def _labels_to_index(values: pd.Series, label_names, threshold, where: str):
@@ -72,11 +93,14 @@ def frame_to_corpus(
     threshold=None,
     id_col=None,
     where: str = "",
+    classes=None,
 ) -> Corpus:
     """Clean a frame of texts and labels into a Corpus, splitting by hash when it has no split.
 
     Without ``id_col`` ids are row numbers and the hash split uses the text, so repeated texts
     share a split. With a ``split`` column its values choose the rows; split=None keeps all.
+    ``classes`` ((file label, class name or None), ...) maps labels; rows whose label it does
+    not map are dropped and counted (``label_dropped:<label>``).
     """
     where = where or name
     missing = [c for c in (text_col, label_col, id_col) if c and c not in df.columns]
@@ -87,14 +111,16 @@ def frame_to_corpus(
         )
     if df.empty:
         raise UserError(f"{where}: the table has no rows")
-    labels, names = _labels_to_index(
-        df[label_col].reset_index(drop=True), label_names, threshold, where
-    )
+    values, dropped = df[label_col].reset_index(drop=True), []
+    if classes is not None:
+        labels, names, dropped = _mapped(values, classes, label_names, where)
+    else:
+        labels, names = _labels_to_index(values, label_names, threshold, where)
     rows = pd.DataFrame(
         {
             "id": df[id_col].astype(str).to_numpy() if id_col else [str(i) for i in range(len(df))],
             "text": df[text_col].to_numpy(),
-            "raw_label": labels.to_numpy(),
+            "raw_label": (values.map(_label_key) if classes is not None else labels).to_numpy(),
         }
     )
     if not rows["id"].is_unique:
@@ -108,12 +134,13 @@ def frame_to_corpus(
     else:
         keys = rows["id"] if id_col else rows["text"]
         rows["split"] = [hash_split(k) for k in keys]
-    rows["label"] = rows["raw_label"]
+    rows["label"] = labels.to_numpy()
     reasons = drop_reasons(rows)
     splits = [check_split(split)] if split else list(SPLITS)
     chosen = rows["split"].isin(splits)
-    summary = count_drops(rows[chosen], reasons[chosen], [])
+    summary = count_drops(rows[chosen], reasons[chosen], dropped)
     kept = rows[chosen & reasons.isna()].assign(source=name)[COLUMNS].reset_index(drop=True)
+    kept["label"] = kept["label"].astype("int64")
     summary.update(class_counts(kept["label"], names))
     _check_kept(kept, summary, names, where, split)
     return Corpus(
@@ -142,29 +169,8 @@ def _check_kept(kept: pd.DataFrame, summary: dict, names, where: str, split) -> 
     if len(present) < 2:
         raise UserError(
             f"{where}: {part}the table holds one class only ({names[present[0]]!r}, "
-            f"{len(kept)} rows); check label_col, label_names or threshold"
+            f"{len(kept)} rows); check label_col, label_names, classes or threshold"
         )
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
-    readers = {
-        ".csv": pd.read_csv,
-        ".tsv": functools.partial(pd.read_csv, sep="\t"),
-        ".jsonl": functools.partial(pd.read_json, lines=True),
-        ".ndjson": functools.partial(pd.read_json, lines=True),
-        ".parquet": pd.read_parquet,
-        ".pq": pd.read_parquet,
-    }
-    base = suffix.removesuffix(".gz")
-    if base not in readers:
-        raise UserError(f"{path}: unknown table format {suffix!r}; use one of {', '.join(readers)}")
-    if not path.is_file():
-        raise UserError(f"missing file {path}; check the path")
-    try:
-        return readers[base](path)
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path}: could not be read as {base} ({e}); check the file") from e
 
 
 def load_table(
@@ -178,7 +184,7 @@ def load_table(
     """
     path = Path(path)
     return frame_to_corpus(
-        _read_table(path),
+        read_table_file(path, columns=[c for c in (text_col, label_col, id_col) if c]),
         path.stem,
         split,
         text_col,
@@ -207,7 +213,7 @@ def load_hub(
     import datasets  # slow import; only this function needs it
 
     split = check_split(split)
-    cache = resolve_data_root(data_root) / "hub"
+    cache = inside(resolve_data_root(data_root), "hub")
     try:
         dsd = datasets.load_dataset(dataset_id, config, cache_dir=str(cache))
     except Exception as e:  # the library raises many types; all mean "cannot load this id"

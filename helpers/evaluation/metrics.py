@@ -11,13 +11,18 @@ import numpy as np
 import pandas as pd
 
 
-def confusion(labels: np.ndarray, preds: np.ndarray, num_labels: int) -> np.ndarray:
-    """Counts C[true, predicted]."""
-    return (
-        np.bincount(labels * num_labels + preds, minlength=num_labels**2)
-        .reshape(num_labels, num_labels)
-        .astype(float)
-    )
+def confusion(
+    labels: np.ndarray, preds: np.ndarray, num_labels: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts C[true, predicted] (weighted: a capped test pool's inclusion weights)."""
+    cells = labels * num_labels + preds
+    counts = np.bincount(cells, weights=weights, minlength=num_labels**2)
+    return counts.reshape(num_labels, num_labels).astype(float)
+
+
+def example_weights(preds: pd.DataFrame) -> np.ndarray | None:
+    """A predictions table's inclusion weights, or None where every example counts once."""
+    return preds["weight"].to_numpy(float) if "weight" in preds else None
 
 
 def metrics_from_confusion(c: np.ndarray, label_names) -> dict[str, float]:
@@ -76,19 +81,26 @@ def bootstrap(
     Resamples within each source corpus, so a mixture keeps its exact composition. With
     ``weights`` ({corpus: weight}), the metric is that of the weighted mixture of the corpora's
     normalised confusion matrices: the exact expected metric of a delta-mixture, computed from
-    every test example of each corpus rather than from a sample of them.
+    every test example of each corpus rather than from a sample of them. A ``weight`` column
+    (a capped test pool's inclusion weights, ``helpers.data.mixing.capped_weights``) weighs each
+    example, and resampling then keeps each class's count within its corpus, as the cap drew it.
     """
     k = len(label_names)
     rng = np.random.default_rng(seed)
     cells = preds["label"].to_numpy() * k + preds["pred"].to_numpy()
+    ex = preds["weight"].to_numpy(float) if "weight" in preds else np.ones(len(preds))
+    strata = ["source", "label"] if "weight" in preds else ["source"]
     boot, point = np.zeros((n_boot, k * k)), np.zeros(k * k)
-    for source, rows in preds.groupby("source").indices.items():
-        w = 1.0 if weights is None else weights.get(source, 0.0) / len(rows)
-        point += w * np.bincount(cells[rows], minlength=k * k)
-        draws = rng.integers(0, len(rows), size=(n_boot, len(rows)))
+    totals = pd.Series(ex, index=preds.index).groupby(preds["source"]).sum()
+    for key, rows in preds.groupby(strata).indices.items():
+        source = key[0] if isinstance(key, tuple) else key
+        w = 1.0 if weights is None else weights.get(source, 0.0) / totals[source]
+        point += w * np.bincount(cells[rows], weights=ex[rows], minlength=k * k)
+        draws = rows[rng.integers(0, len(rows), size=(n_boot, len(rows)))]
         # Offset each replicate's cells so one bincount counts all replicates at once.
-        picked = cells[rows][draws] + (np.arange(n_boot) * k * k)[:, None]
-        boot += w * np.bincount(picked.ravel(), minlength=n_boot * k * k).reshape(n_boot, k * k)
+        picked = cells[draws] + (np.arange(n_boot) * k * k)[:, None]
+        counted = np.bincount(picked.ravel(), weights=ex[draws].ravel(), minlength=n_boot * k * k)
+        boot += w * counted.reshape(n_boot, k * k)
     point = metrics_from_confusion(point.reshape(k, k), label_names)
     dist = metrics_from_confusion(boot.reshape(n_boot, k, k), label_names)
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2

@@ -8,6 +8,7 @@ import torch
 
 from helpers.data.encoding import Encoded, collate, eval_batches
 from helpers.evaluation.metrics import confusion, metrics_from_confusion
+from helpers.models.precision import autocast
 
 
 @torch.inference_mode()
@@ -17,11 +18,13 @@ def predict(
     batch_size: int = 128,
     device: str | torch.device | None = None,
     forward=None,
+    precision: str = "fp32",
 ) -> pd.DataFrame:
     """Predictions for every example: id, source, label, pred and one probability per class.
 
     ``forward(batch) -> logits`` overrides the plain model call (e.g. cached frozen features).
     ``device``: where the batches go; by default, where the model is (a GPU after training).
+    ``precision``: the run's (``helpers.models.precision``): a model is scored as it trained.
     """
     device = device or model_device(model)
     was_training = model.training
@@ -29,10 +32,8 @@ def predict(
     order, probs = [], []
     for index in eval_batches(data, batch_size):
         batch = {k: v.to(device) for k, v in collate(data, index).items() if k != "labels"}
-        if forward is not None:
-            logits = forward(batch, index)
-        else:
-            logits = model(**batch).logits
+        with autocast(precision, device):
+            logits = forward(batch, index) if forward is not None else model(**batch).logits
         probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
         order.append(index)
     model.train(was_training)
@@ -59,9 +60,10 @@ def score(
     batch_size: int = 128,
     device: str | torch.device | None = None,
     forward=None,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Every metric of ``model`` on ``data`` (no interval): what model selection compares."""
-    preds = predict(model, data, batch_size, device, forward=forward)
+    preds = predict(model, data, batch_size, device, forward, precision)
     values = metrics_from_confusion(
         confusion(preds["label"].to_numpy(), preds["pred"].to_numpy(), len(label_names)),
         label_names,

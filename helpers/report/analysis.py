@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.report.claim_registry import MARGIN
 from helpers.report.claims import claims, claims_markdown
-from helpers.report.comparisons import final_runs
+from helpers.report.comparisons import BEST, Paired, final_runs
 from helpers.report.costs import budget, complete_experiments, grid_runs, run_costs
+from helpers.report.inference import difference_verdict, holm, holm_levels
 from helpers.report.one_class import ONE_CLASS, constant_runs, constant_takeaway
 from helpers.spec.experiments import AXES
 from helpers.spec.methods import in_family
@@ -127,29 +129,66 @@ def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def methods_takeaway(summary: pd.DataFrame, reference: str) -> str:
-    """One paragraph: the best method per delta and how it compares with a reference method."""
+def surgical_pairs(methods) -> list[tuple[str, str]]:
+    """Notebook 02's comparisons: all - none (does fine-tuning help at all?), then each other
+    trained method against all."""
+    others = [m for m in methods if m not in ("all", "none")]
+    return [("all", "none")] * ({"all", "none"} <= set(methods)) + [(m, "all") for m in others]
+
+
+def cbv_pairs(methods) -> list[tuple[str, str]]:
+    """Notebook 03's comparisons: each CBV variant against the best surgical method (chosen per
+    experiment and delta on validation, never on test)."""
+    return [(m, BEST) for m in methods]
+
+
+def methods_takeaway(summary, paired: Paired, pairs, metric: str = "macro_f1") -> str:
+    """Per delta: the highest mean (a description), then each paired comparison of ``pairs``
+    ((method, reference); the reference may be ``comparisons.BEST``) over the seeds, with its
+    95% interval and verdict, Holm-corrected across the comparisons of the paragraph.
+
+    Paired: both methods on the same seeds and test examples (``comparisons.Paired``); two
+    unpaired intervals that overlap say nothing about the difference, so none is read here.
+    """
+    rows = []
+    for e in paired.experiments():
+        for delta in sorted(summary["delta"].unique()):
+            for m, r in pairs:
+                est = paired.compare([e], (m,), r if r == BEST else (r,), [float(delta)])
+                if est.n > 1:
+                    rows.append((float(delta), m, r, est))
+    if not rows:
+        return f"**Takeaway** (test {metric}): too few seeds to compare yet (two or more needed)."
+    p = [est.p_value() for *_, est in rows]
+    adjusted, levels = holm(p), holm_levels(p)
     lines = []
     for delta, g in summary.groupby("delta"):
-        g = g.set_index("method")
-        best = g["mean"].idxmax()
-        ref = g.loc[reference] if reference in g.index else None
-        text = f"δ = {delta:g}: best is **{best}** ({g.loc[best, 'mean']:.3f})"
-        if ref is not None and best != reference:
-            overlap = g.loc[best, "ci_low"] <= ref["ci_high"]
-            text += (
-                f", {g.loc[best, 'mean'] - ref['mean']:+.3f} over {reference} "
-                f"({ref['mean']:.3f}); the 95% intervals "
-                + ("overlap, so this run does not separate them." if overlap else "do not overlap.")
+        best = g.set_index("method")["mean"].idxmax()
+        said = []
+        for (d, m, r, est), q, level in zip(rows, adjusted, levels):
+            if d != float(delta):
+                continue
+            low, high = est.interval()
+            verdict = difference_verdict(est, q, level, MARGIN)
+            said.append(
+                f"{m} − {r}: {est.effect:+.3f} [{low:+.3f}, {high:+.3f}] over "
+                f"{est.n} seeds, **{verdict}**"
             )
-        lines.append(text)
-    metric = summary["metric"].iat[0]
-    return f"**Takeaway** (test {metric}).\n\n" + "\n\n".join(f"- {t}" for t in lines)
+        head = f"δ = {delta:g}: highest mean **{best}** ({g['mean'].max():.3f})"
+        lines.append("\n".join([f"- {head}", *(f"    - {t}" for t in said)]))
+    return (
+        f"**Takeaway** (test {metric}; each difference paired on seeds and test examples, with "
+        "its 95% interval, seeds as the units).\n\n"
+        + "\n".join(lines)
+        + f"\n\n*supported*: the method is better (Holm-corrected p below 0.05 across these "
+        f"comparisons); *contradicted*: it is worse; *equivalent*: within ±{MARGIN} at that "
+        "level; *inconclusive*: this run does not tell them apart."
+    )
 
 
 def axis_tables(store, experiments, profile: str) -> dict:
     """The design axes' stored tables (``helpers.study.axes``), by axis and table name."""
-    tables = ("metrics", "predictions", "history")
+    tables = ("metrics", "predictions", "coefficients")
     return {a: {t: store.collect(t, experiments, f"{profile}/{a}") for t in tables} for a in AXES}
 
 
@@ -177,33 +216,37 @@ def source_baselines(curve: pd.DataFrame, source: str) -> pd.DataFrame:
     return table.round(4)
 
 
-def tuning_table(path) -> pd.DataFrame:
-    """The learning rates tried per method, their validation score and cost, and the choice."""
-    if not path.exists():
-        return pd.DataFrame({"note": ["this profile has no tuning grid"]})
-    table = pd.read_parquet(path)
-    columns = [c for c in table.columns if c.startswith("val_")]
-    return table[["method", "setting", "value", *columns, "seconds", "chosen"]]
-
-
-def tuning_takeaway(table: pd.DataFrame) -> str:
-    """One line on what tuning cost: its runs and their wall time."""
-    if "seconds" not in table:
-        return "No tuning: every method ran at the profile's learning rates."
-    return (
-        f"**Tuning** tried {len(table)} settings over {table['method'].nunique()} methods at one "
-        f"delta and seed, {table['seconds'].sum() / 60:.1f} min of wall time here; each method "
-        "then runs every seed and delta at its choice (the chosen trial becomes its final run, "
-        "evaluated on the test pools, not trained again)."
+def tuning_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The learning rates tried per method (``tune``'s table): the mean validation score of
+    each trial, the choice, and whether it sits at the edge of what was tried (flagged)."""
+    if table is None or table.empty:
+        return pd.DataFrame({"note": ["this profile has no tuning"]})
+    return table[["method", "setting", "value", "score", "chosen", "at_edge"]].rename(
+        columns={"score": "validation (mean of seeds)"}
     )
 
 
-def stored_claims(store, profile: str, metric: str = "macro_f1") -> pd.DataFrame:
-    """The poster's claims over every stored run of a profile and its design axes."""
-    return claims(
-        store.collect("metrics", profile=profile),
-        store.collect("predictions", profile=profile),
-        store.collect("history", profile=profile),
-        metric,
-        axes=axis_tables(store, None, profile),
+def tuning_choices(table: pd.DataFrame) -> pd.DataFrame:
+    """The chosen setting of each method and tuned setting, with its validation score."""
+    if "chosen" not in table:
+        return table
+    return table[table["chosen"]].drop(columns="chosen").reset_index(drop=True)
+
+
+def tuning_takeaway(table: pd.DataFrame) -> str:
+    """One paragraph on what tuning did: trials per method, and any choice left at an edge."""
+    if table is None or "chosen" not in table:
+        return "No tuning: every method ran at the profile's learning rates."
+    trials = table.drop_duplicates(["method", "value", "setting"]).groupby("method").size()
+    edge = table[table["chosen"] & table["at_edge"]]
+    flagged = ", ".join(f"{r.method} ({r.setting} = {r.value:.3g})" for r in edge.itertuples())
+    return (
+        f"**Tuning**: every trained method got the same budget of trials ({trials.max()} "
+        "settings), on a log ladder from its own starting rate, extended past an edge until its "
+        "choice was bracketed; each trial is the mean validation score of the tuning seeds. "
+        + (
+            f"Left at an edge of what was tried (flagged): {flagged}."
+            if flagged
+            else "Every choice is bracketed by a worse rate on each side."
+        )
     )

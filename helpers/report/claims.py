@@ -1,267 +1,191 @@
-"""The poster's claims, one row each: effect, 95% interval, Holm p, smallest detectable, verdict.
+"""The poster's claims against the stored runs: one row each, from the claim registry.
 
-Torch-free; reads only stored tables. Every effect is a paired difference from the runs'
-predictions on both whole test pools, with a bootstrap that resamples seeds and test examples
-(``helpers.report.inference``); across experiments the bootstrap is stratified by experiment.
-Verdicts use one vocabulary (``inference.verdict``): supported, contradicted, inconclusive, or
-"not testable here" when the store lacks the runs a claim needs.
+Torch-free; reads only stored tables. Each row: the effect (a mean over seeds of paired
+differences, a distance, or a spread), its number of units, 95% and Holm-level intervals, the
+Holm-adjusted p-value of the claim's own test, the smallest effect the design detects at that
+level, the margin, and one of four verdicts (``helpers.report.claim_registry`` says how each
+form is decided; ``helpers.report.inference`` how the numbers are made). Beside the headline
+(``beside``): the effect per task family, without the cells where most runs answer one class,
+and in AUROC.
 """
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
-from helpers.report.comparisons import (
-    BEST,
-    SURGICAL,
-    comparison_units,
-    draws_by_experiment,
-    final_runs,
-    select,
-)
-from helpers.report.inference import holm, mixture, seed_mean, stratified, summary, verdict
+from helpers.report.claim_estimates import estimates, one_class_cells
+from helpers.report.claim_registry import CLAIMS, Claim, degradation_claims
+from helpers.report.comparisons import Paired
+from helpers.report.inference import ALPHA, Estimate, difference_verdict, holm, holm_levels
 
-AMAZON_PREFIX = "books_to_"
-MARGIN = 0.02  # the largest spread across domains still called consistent (metric units)
-FREE = "cbv_study_free"  # cbv_study without the sum normalisation: the controlled comparison
-UNTESTABLE = "not testable here"
+SIDE = {"better": 0, "no_better": -1, "farther": +1}  # the direction of each form's test
+NOT_TESTABLE = "not testable here"
 
 
-def _row(claim, compared, stats=None, direction=1, null=0.0, note=UNTESTABLE) -> dict:
-    stats = stats or summary(np.nan, np.empty(0))
-    return dict(claim=claim, compared=compared, direction=direction, null=null, note=note, **stats)
-
-
-def _spread(units: dict) -> dict:
-    """max - min across experiments of each one's mean difference, per replicate."""
-    points, boots = zip(*(seed_mean(*u) for u in units.values()))
-    point = max(points) - min(points)
-    boot = np.max(boots, axis=0) - np.min(boots, axis=0)
-    return summary(point, boot, MARGIN)
-
-
-def size_trend(predictions, metrics, method, reference, metric, n_boot, seed) -> pd.DataFrame:
-    """``method`` - ``reference`` per training-mixture size, over experiments with several sizes."""
-    runs = final_runs(metrics, metric)
-    sized = runs.dropna(subset=["n_train"])
-    several = sized.groupby("experiment")["n_train"].nunique()
-    sized = sized[sized["experiment"].isin(several[several > 1].index)]
-    rows = []
-    for n, g in sized.groupby("n_train"):
-        preds = predictions[predictions["run_key"].isin(set(g["run_key"]))]
-        units = comparison_units(
-            draws_by_experiment(preds, n_boot, seed), metrics, method, reference, metric
-        )
-        if units:
-            rows.append({"n_train": int(n), **stratified(units)["mean"]})
-    return pd.DataFrame(rows)
-
-
-def alpha_rates(history, metrics, metric, n_boot, seed) -> pd.DataFrame:
-    """Coefficient movement with and without sum normalisation, per coefficient learning rate.
-
-    The runs of the ``alpha_rate`` design axis (helpers.study.axes): cbv_study and
-    cbv_study_free at the same weights' rate over one grid of coefficient rates. Movement of a
-    run: mean over groups of |alpha at the last step - alpha at the first|. Per rate, the
-    difference cbv_study_free - cbv_study over matched (experiment, delta, seed) units, with a
-    bootstrap over those units.
-    """
-    # every run: the rate grid is a set of runs per (experiment, delta, seed), not tuning noise
-    runs = _all_runs(metrics)
-    alphas = history[
-        history["metric"].str.startswith("alpha/") & history["method"].isin(["cbv_study", FREE])
-    ]
-    if alphas.empty:
-        return pd.DataFrame()
-    ordered = alphas.sort_values("step").groupby(["run_key", "metric"])["value"]
-    moved = (ordered.last() - ordered.first()).abs().groupby(level="run_key").mean()
-    runs = runs[runs["run_key"].isin(moved.index)].assign(
-        movement=lambda r: r["run_key"].map(moved)
-    )
-    wide = runs.pivot_table(
-        index=["lr", "experiment", "delta", "seed"], columns="method", values="movement"
-    )
-    if not {"cbv_study", FREE} <= set(wide.columns):
-        return pd.DataFrame()
-    rng, rows = np.random.default_rng(seed), []
-    for lr, g in wide.dropna().groupby(level="lr"):
-        diff = (g[FREE] - g["cbv_study"]).to_numpy()
-        boot = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(1)
-        moved = {"study": float(g["cbv_study"].mean()), "free": float(g[FREE].mean())}
-        rows.append({"lr": lr, **moved, **summary(float(diff.mean()), boot)})
-    return pd.DataFrame(rows)
-
-
-def _all_runs(metrics) -> pd.DataFrame:
-    """Every stored run with its coefficients' learning rate (the weights' when shared)."""
-    runs = metrics.drop_duplicates("run_key")
-    settings = [json.loads(c).get("train") or {} for c in runs["config"]]
-    lr = [t.get("alpha_lr") if t.get("alpha_lr") is not None else t.get("lr") for t in settings]
-    return runs[["run_key", "experiment", "method", "delta", "seed"]].assign(lr=lr)
+def registry(experiments) -> list[Claim]:
+    """Every claim checked on these experiments, in the report's order."""
+    return [*degradation_claims(experiments), *CLAIMS]
 
 
 def claims(
     metrics: pd.DataFrame,
     predictions: pd.DataFrame,
-    history: pd.DataFrame,
-    metric: str = "macro_f1",
-    cbv: str = "cbv_weight",
-    n_boot: int = 1000,
-    seed: int = 0,
+    coefficients: pd.DataFrame | None = None,
     axes: dict | None = None,
+    metric: str = "macro_f1",
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """The poster's claims checked against the stored runs (numbers; ``claims_markdown`` shows).
+    """Every claim of the registry on the stored runs (numbers; ``claims_markdown`` shows them).
 
-    ``axes``: the design axes' tables ({"train_size": {"metrics": ..., "predictions": ...},
-    "alpha_rate": {"metrics": ..., "history": ...}}, as ``analysis.axis_tables`` reads them);
-    without them the two claims that need an axis are "not testable".
-
-    Columns: claim, compared, effect, ci_low, ci_high, p_value, p_holm (Holm across the rows
-    with a p-value), detectable (2.8 x bootstrap SE), verdict. The smallest bootstrap p-value
-    is 2 / (n_boot + 1), so Holm over m rows can reach 0.05 only if n_boot > 40 m: 1,000
-    replicates serve a family of up to 24 claims.
+    ``axes``: the design axes' tables ({axis: {table: frame}}, ``analysis.axis_tables``).
     """
-    preds = select(predictions, metrics, metric)
-    draws = draws_by_experiment(preds, n_boot, seed)
-    rows = []
-    for e, dr in draws.items():
-        a, b = mixture(e, 0.0), mixture(e, 1.0)
-        src = [s for s in dr.seeds if ("source", 0.0, s) in dr.runs]
-        if src:
-            units = dr.units([((("source", 0.0, a),), (("source", 0.0, b),))], metric)
-            stats = summary(*seed_mean(*units))
-        rows.append(
-            _row(
-                f"I. A model trained on A degrades as delta grows ({e})",
-                f"source model: {metric} at delta=0 minus at delta=1, mean of {len(src)} seeds",
-                stats if src else None,
-            )
-        )
-
-    def across(claim, method, reference, label, direction=1):
-        units = comparison_units(draws, metrics, method, reference, metric)
-        if not units:
-            rows.append(_row(claim, f"{label}: no matched runs", note=f"{UNTESTABLE} (no runs)"))
-            return
-        n = sum(np.isfinite(u[0]).sum() for u in units.values())
-        text = (
-            f"{label}: mean over {n} (experiment, delta, seed) units in {len(units)} experiment(s)"
-        )
-        rows.append(_row(claim, text, stratified(units)["mean"], direction))
-
-    across(
-        "II. Fine-tuning on the mixture beats the un-updated source model",
-        "all",
-        "none",
-        "all - none",
-    )
-    across(
-        "II. Fine-tuning all and the first layers works best among surgical choices",
-        ("all", "first2"),
-        ("middle2", "last2"),
-        "mean of (all, first2) - mean of (middle2, last2)",
-    )
-    for ref in [*SURGICAL, BEST]:
-        label = f"{cbv} - {ref}" + (" (chosen on validation)" if ref == BEST else "")
-        across(f"III. CBV outperforms surgical fine-tuning on average: vs {ref}", cbv, ref, label)
-
-    amazon = {e: d for e, d in draws.items() if e.startswith(AMAZON_PREFIX)}
-    units = comparison_units(amazon, metrics, cbv, BEST, metric)
-    rows.append(
-        _row(
-            "III. CBV gives consistent results across the Amazon domains",
-            f"spread (max - min over {len(units)} domains) of {cbv} - best surgical; "
-            f"consistent: below {MARGIN}",
-            _spread(units) if len(units) > 1 else None,
-            direction=-1,
-            null=MARGIN,
-            note=f"{UNTESTABLE} (needs two or more Amazon domains)",
-        )
-    )
-
-    axes = axes or {}
-    sizes = axes.get("train_size") or {}
-    trend = (
-        size_trend(sizes["predictions"], sizes["metrics"], cbv, "all", metric, n_boot, seed)
-        if len(sizes.get("metrics", ()))
-        else pd.DataFrame()
-    )
-    claim = "III. CBV fails to beat all-layer fine-tuning on the largest data set"
-    if len(trend):
-        top = trend.iloc[-1]
-        sizes = ", ".join(f"n={r.n_train}: {r.effect:+.3f}" for r in trend.itertuples())
-        rows.append(
-            _row(
-                claim,
-                f"{cbv} - all by training size ({sizes}); at the largest",
-                top.drop("n_train").to_dict(),
-                direction=-1,
-            )
-        )
-    else:
-        text = f"{cbv} - all by training size: the store has one size per experiment"
-        rows.append(_row(claim, text, note="not testable (needs the data-size axis)"))
-
-    claim = "III. Optimising the alphas is slow at usual learning rates"
-    grid = axes.get("alpha_rate") or {}
-    rates = (
-        alpha_rates(grid["history"], grid["metrics"], metric, n_boot, seed)
-        if len(grid.get("history", ()))
-        else None
-    )
-    if rates is not None and len(rates):
-        low = rates.iloc[0]
-        rows.append(
-            _row(
-                claim,
-                "alpha movement over a run (mean over groups of abs(alpha at the end - at "
-                f"the start)) at the usual weight rate {low['lr']:g}: cbv_study (sum-normalised) "
-                f"{low['study']:.2g}, {FREE} {low['free']:.2g}; effect: {FREE} - cbv_study. "
-                "At the other rates (study / free): "
-                + ", ".join(
-                    f"{r.lr:g}: {r.study:.2g} / {r.free:.2g}" for r in rates.iloc[1:].itertuples()
-                ),
-                low.drop(["lr", "study", "free"]).to_dict(),
-            )
-        )
-    else:
-        text = f"alpha movement of cbv_study against {FREE} over one rate grid: no such runs"
-        rows.append(_row(claim, text, note=f"{UNTESTABLE} (needs the controlled comparison)"))
-
+    paired = Paired(metrics, predictions, metric, seed)
+    paired.flagged = one_class_cells(metrics)
+    coefficients = coefficients if coefficients is not None else pd.DataFrame()
+    rows, extras = [], []
+    for claim in registry(paired.experiments()):
+        found = estimates(claim, paired, axes or {}, coefficients)
+        rows.append(_row(claim, found.get("main")))
+        extras.append(found)
     table = pd.DataFrame(rows)
     table["p_holm"] = holm(table["p_value"])
-    table["verdict"] = [
-        verdict(r.ci_low, r.ci_high, r.p_holm, r.direction, r.null)
-        if np.isfinite(r.effect)
-        else r.note
-        for r in table.itertuples()
-    ]
-    return table.drop(columns=["note", "se"])
+    table["holm_level"] = holm_levels(table["p_value"])
+    for i, (claim, found) in enumerate(zip(registry(paired.experiments()), extras)):
+        _decide(table, i, claim, found)
+    return table
+
+
+def _row(claim: Claim, main) -> dict:
+    row = dict(key=claim.key, claim=claim.text, form=claim.form, margin=claim.margin)
+    row.update(compared=compared(claim), note=claim.note)
+    nan = float("nan")
+    if main is None or (isinstance(main, Estimate) and main.n < 2):
+        n = 0 if main is None else main.n
+        effect = main.effect if n else nan  # one unit: its value, but no test
+        return {**row, "units": n, "effect": effect, "p_value": nan, "test": NOT_TESTABLE}
+    if isinstance(main, tuple):  # consistency: (Heterogeneity, y, v)
+        het, y, v = main
+        p = het.p_below(claim.margin, y, v)
+        stats = dict(units=het.k, effect=het.tau, ci_low=het.low, ci_high=het.high, p_value=p)
+        return {**row, **stats, "test": "Q-profile, k - 1 df"}
+    low, high = main.interval()
+    test = "exact sign-flip" if main.exact else f"t, {main.df:.0f} df"
+    p = (
+        main.p_value(0.0)
+        if claim.form == "better"
+        else main.p_value(claim.margin, side=SIDE[claim.form])
+    )
+    return {
+        **row,
+        "units": main.n,
+        "strata": main.n_strata,
+        "effect": main.effect,
+        "ci_low": low,
+        "ci_high": high,
+        "se": main.se,
+        "p_value": p,
+        "test": test,
+    }
+
+
+def compared(claim: Claim) -> str:
+    """What a claim compares, in words: side a minus side b, or the quantity it is about."""
+
+    def side(s):
+        return s if isinstance(s, str) else " + ".join(s) if len(s) > 1 else s[0]
+
+    if claim.form in ("farther",):
+        return f"{side(claim.a)}: alpha distance"
+    if not claim.b:
+        return side(claim.a)
+    a, b = side(claim.a), side(claim.b)
+    if isinstance(claim.a, tuple) and len(claim.a) > 1:
+        a = f"mean({a})"
+    if isinstance(claim.b, tuple) and len(claim.b) > 1:
+        b = f"mean({b})"
+    return f"{a} - {b}"
+
+
+def _decide(table: pd.DataFrame, i: int, claim: Claim, found: dict) -> None:
+    """The verdict of row ``i`` at its Holm level, and its Holm-level interval."""
+    row = table.loc[i]
+    main = found.get("main")
+    level = row["holm_level"]
+    if not np.isfinite(row["p_value"]):
+        table.loc[i, "verdict"] = NOT_TESTABLE
+        return
+    rejected = row["p_holm"] < ALPHA
+    if isinstance(main, tuple):
+        het, y, v = main
+        table.loc[i, "detectable"] = np.nan
+        above = het.p_above(claim.margin, y, v) < level
+        table.loc[i, "verdict"] = (
+            "supported" if rejected else "contradicted" if above else "inconclusive"
+        )
+        return
+    low, high = main.interval(level)
+    table.loc[i, ["holm_low", "holm_high"]] = [low, high]
+    table.loc[i, "detectable"] = main.detectable(level)
+    if claim.form == "better":
+        verdict = difference_verdict(main, row["p_holm"], level, claim.margin)
+    elif claim.form == "no_better":
+        beats = main.p_value(0.0, side=+1) < level
+        verdict = "supported" if rejected else "contradicted" if beats else "inconclusive"
+    else:  # farther
+        near = main.p_value(claim.margin, side=-1) < level
+        verdict = "supported" if rejected else "contradicted" if near else "inconclusive"
+    table.loc[i, "verdict"] = verdict
+    _beside(table, i, found)
+
+
+def _beside(table: pd.DataFrame, i: int, found: dict) -> None:
+    """Per family, without one-class cells, in AUROC: effect and 95% interval strings."""
+    for name, est in found.items():
+        if name == "main" or not isinstance(est, Estimate) or est.n < 2:
+            continue
+        low, high = est.interval()
+        table.loc[i, f"{name}"] = f"{est.effect:+.3f} [{low:+.3f}, {high:+.3f}] (n={est.n})"
 
 
 def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
-    """The claims table as strings, for the README and notebook 04."""
+    """The claims table as strings, for the README, the index and notebook 04 alike."""
 
     def num(x, sign="+"):
-        """Three decimals; tiny values (alpha movements) in scientific notation, not 0.000."""
-        if not np.isfinite(x):
-            return "-"
-        return f"{x:{sign}.2e}" if 0 < abs(x) < 5e-4 else f"{x:{sign}.3f}"
+        return "-" if not np.isfinite(x) else f"{x:{sign}.3f}"
 
+    def interval(lo, hi):
+        return "-" if not np.isfinite(lo) else f"[{num(lo)}, {num(hi)}]"
+
+    get = lambda col: table[col] if col in table else pd.Series(np.nan, index=table.index)  # noqa: E731
     return pd.DataFrame(
         {
             "poster claim": table["claim"],
-            "what is compared": table["compared"],
+            "compared": table["compared"],
+            "units": table["units"].astype(int),
             "effect": table["effect"].map(num),
-            "95% interval": [
-                "-" if not np.isfinite(lo) else f"[{num(lo)}, {num(hi)}]"
-                for lo, hi in zip(table["ci_low"], table["ci_high"])
+            "95% interval": [interval(a, b) for a, b in zip(get("ci_low"), get("ci_high"))],
+            "Holm-level interval": [
+                interval(a, b) for a, b in zip(get("holm_low"), get("holm_high"))
             ],
-            "Holm p": table["p_holm"].map(lambda p: "-" if not np.isfinite(p) else f"{p:.3g}"),
-            "smallest detectable": table["detectable"].map(lambda x: num(x, sign="")),
+            "Holm p": table["p_holm"].map(lambda p: "-" if not np.isfinite(p) else f"{p:.2g}"),
+            "margin": table["margin"].map(lambda m: f"{m:g}"),
+            "detectable": get("detectable").map(lambda x: num(x, "")),
+            "test": table["test"],
             "verdict": table["verdict"],
+        }
+    )
+
+
+def beside_markdown(table: pd.DataFrame) -> pd.DataFrame:
+    """What a reviewer asks beside the headline: per task family, without one-class cells, in
+    AUROC (effect [95% interval] (units))."""
+    cols = [c for c in ("reviews", "tweets", "sensitivity", "auroc") if c in table]
+    out = table[["claim", *cols]].dropna(subset=cols, how="all").fillna("-")
+    return out.rename(
+        columns={
+            "claim": "poster claim",
+            "sensitivity": "without one-class cells",
+            "auroc": "AUROC",
         }
     )

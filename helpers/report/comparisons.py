@@ -1,7 +1,10 @@
-"""Which runs are compared with which: final runs, the validation-chosen reference, the tables.
+"""Which runs are compared with which: final runs, the reference chosen on validation, the
+paired differences per seed (torch-free; reads only stored tables, ``Store.collect``).
 
-Torch-free; reads only stored tables (``Store.collect``). The statistics live in
-``helpers.report.inference``.
+A comparison is two sides, each a set of methods whose metrics are averaged (a tie of
+references, a group of methods), at some deltas. Per experiment and seed it gives one unit: the
+side difference averaged over the deltas (the deltas of one seed share a source model, so they
+are not separate units). The statistics live in ``helpers.report.inference``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import json
 import numpy as np
 import pandas as pd
 
-from helpers.report.inference import Draws, holm, paired_difference, stratified, term
-from helpers.spec.methods import in_family
+from helpers.report.inference import Estimate, estimate
+from helpers.report.resampling import ExampleDraws, RunValues, pools_of
+from helpers.spec.experiments import load_experiment
+from helpers.spec.methods import SOURCE, in_family
 
 SURGICAL = tuple(in_family("surgical"))  # from the method registry
 BEST = "best surgical"  # the reference chosen per experiment and delta on validation
@@ -31,11 +36,12 @@ def run_table(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
 
 
 def final_runs(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
-    """One run per experiment, method, delta, seed and training size: the one the study uses.
+    """One run per experiment, method, delta, seed and training size.
 
-    Tuning stores a run per grid point at its delta and seed; the final run there is the one
-    with the train settings every other delta and seed of that method ran with (the chosen
-    ones), else, with nothing to match, the best validation score (how tuning chose it).
+    The store areas the report reads hold the plan's runs only (tuning trials are stored apart);
+    should one unit still hold several (runs of an earlier configuration: ``python -m helpers
+    store prune`` lists and removes them), the one whose settings most runs of the method share
+    is kept, then the best validation score.
     """
     runs = run_table(metrics, metric)
     keys = ["experiment", "method", "n_train"]
@@ -50,14 +56,6 @@ def main_size(runs: pd.DataFrame) -> pd.Series:
     """Per experiment, the training size most runs have (the profile's; others: a size axis)."""
     sized = runs.dropna(subset=["n_train"])
     return sized.groupby("experiment")["n_train"].agg(lambda s: s.value_counts().idxmax())
-
-
-def select(predictions: pd.DataFrame, metrics: pd.DataFrame, metric: str = "macro_f1"):
-    """Predictions of the final runs at each experiment's main training size (source runs too)."""
-    runs = final_runs(metrics, metric)
-    size = runs["experiment"].map(main_size(runs))
-    keep = runs[runs["n_train"].isna() | (runs["n_train"] == size)]["run_key"]
-    return predictions[predictions["run_key"].isin(set(keep))]
 
 
 def best_surgical(metrics: pd.DataFrame, metric: str = "macro_f1") -> dict:
@@ -80,55 +78,161 @@ def best_surgical(metrics: pd.DataFrame, metric: str = "macro_f1") -> dict:
     return out
 
 
-def _reference(name: str, best: dict, experiment: str, delta: float):
-    return best.get((experiment, float(delta))) if name == BEST else (name,)
+def mixture(experiment: str, delta: float) -> dict[str, float]:
+    """Corpus weights of an experiment's delta-mixture: (1 - delta) for A, delta for B."""
+    e = load_experiment(experiment)
+    return {e.source: 1.0 - float(delta), e.target: float(delta)}
 
 
-def draws_by_experiment(predictions: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Draws]:
-    """The bootstrap replicates of every experiment, drawn once and shared by every comparison."""
-    return {e: Draws(g, n_boot, seed) for e, g in predictions.groupby("experiment")}
+class Paired:
+    """The stored runs of a profile, ready to compare: each run's metric on its delta-mixture,
+    point and test-example replicates, the replicates drawn once for every pool."""
 
+    def __init__(self, metrics: pd.DataFrame, predictions: pd.DataFrame, metric: str, seed=0):
+        runs = final_runs(metrics, metric)
+        self.metric, self.metrics = metric, metrics
+        size = runs["experiment"].map(main_size(runs))
+        runs = runs[runs["n_train"].isna() | (runs["n_train"] == size)]
+        self.runs = {
+            (r.experiment, r.method, float(r.delta), int(r.seed)): r.run_key
+            for r in runs.itertuples()
+        }
+        preds = predictions[predictions["run_key"].isin(set(self.runs.values()))]
+        if "weight" in preds:  # a source run holds the whole pools; the methods the capped ones
+            preds = preds[preds["weight"].isna() | (preds["weight"] > 0)]
+        # A pool is a corpus in one task's labels (Davidson is two: hate, offensive); a pool
+        # shared by experiments (Amazon books) is drawn once for all of them.
+        preds = preds.assign(source=pool_name(preds["task"], preds["source"]))
+        self.preds = {k: g for k, g in preds.groupby("run_key")}
+        self.draws = ExampleDraws(pools_of(preds), seed=seed)
+        self.k = {e: _classes(g) for e, g in preds.groupby("experiment")}
+        self.best = best_surgical(metrics, metric)
+        self.flagged: set = set()  # (experiment, delta) cells a sensitivity check leaves out
+        self._values: dict = {}
 
-def paired_differences(
-    predictions: pd.DataFrame,
-    metrics: pd.DataFrame,
-    methods,
-    references=("all", BEST),
-    metric: str = "macro_f1",
-    n_boot: int = 1000,
-    seed: int = 0,
-    draws: dict | None = None,
-) -> pd.DataFrame:
-    """Each method against each reference, per experiment and delta, with 95% intervals."""
-    preds = select(predictions, metrics, metric)
-    draws = draws or draws_by_experiment(preds, n_boot, seed)
-    best, rows = best_surgical(metrics, metric), []
-    for (e, d), g in preds[preds["method"] != "source"].groupby(["experiment", "delta"]):
-        present = set(g["method"])
-        for ref_name in references:
-            refs = _reference(ref_name, best, e, d)
-            if not refs or not set(refs) <= present:
+    def seeds(self, experiment: str) -> list[int]:
+        return sorted({k[3] for k in self.runs if k[0] == experiment and k[1] != SOURCE})
+
+    def experiments(self) -> list[str]:
+        return sorted({k[0] for k in self.runs})
+
+    def value(self, experiment, method, delta, seed, at=None, metric=None):
+        """(point, replicates) of one run on the mixture of delta ``at`` (its own by default);
+        ``method`` "source" is the source run. None when the store lacks the run."""
+        metric = metric or self.metric
+        fitted = 0.0 if method == SOURCE else float(delta)
+        key = self.runs.get((experiment, method, fitted, int(seed)))
+        if key is None:
+            return None
+        cache = (key, metric, float(at if at is not None else delta))
+        if cache not in self._values:
+            g = self.preds[key]
+            task = g["task"].iat[0]
+            weights = {pool_name(task, c): w for c, w in mixture(experiment, cache[2]).items()}
+            values = RunValues(self.draws, g, self.k[experiment])
+            self._values[cache] = values.metric(metric, weights)
+        return self._values[cache]
+
+    def side(self, experiment, methods, delta, seed, metric=None):
+        """The mean of several methods' values (BEST: the validation-chosen surgical ones)."""
+        names = self.best.get((experiment, float(delta)), ()) if methods == BEST else methods
+        got = [self.value(experiment, m, delta, seed, metric=metric) for m in names]
+        if not got or any(v is None for v in got):
+            return None
+        return np.mean([p for p, _ in got]), np.mean([b for _, b in got], axis=0)
+
+    def units(self, experiment, a, b, deltas, metric=None, at=None):
+        """Per-seed differences side a - side b, averaged over ``deltas``: (diffs, boot (B, S))."""
+        points, boots = [], []
+        for seed in self.seeds(experiment):
+            per = []
+            for d in deltas:
+                sa = (
+                    self.side(experiment, a, d, seed, metric)
+                    if at is None
+                    else self.value(experiment, a, d, seed, at=at, metric=metric)
+                )
+                sb = (
+                    self.side(experiment, b, d, seed, metric)
+                    if at is None
+                    else self.value(experiment, b, d, seed, at=at, metric=metric)
+                )
+                if sa is None or sb is None:
+                    per = []
+                    break
+                per.append((sa[0] - sb[0], sa[1] - sb[1]))
+            if per:
+                points.append(np.mean([p for p, _ in per]))
+                boots.append(np.mean([bb for _, bb in per], axis=0))
+        if not points:
+            return np.empty(0), np.empty((self.draws.n, 0))
+        return np.array(points), np.stack(boots, axis=1)
+
+    def compare(self, experiments, a, b, deltas=None, metric=None, at=None, skip=()) -> Estimate:
+        """The claim's estimate over ``experiments`` (strata), seeds as units; ``skip``:
+        (experiment, delta) cells left out."""
+        units, boots = {}, []
+        for e in experiments:
+            ds = deltas or sorted({k[2] for k in self.runs if k[0] == e and k[1] != SOURCE})
+            ds = [d for d in ds if (e, float(d)) not in skip]
+            if not ds:
                 continue
+            diffs, boot = self.units(e, a, b, ds, metric, at)
+            if len(diffs):
+                units[e] = diffs
+                boots.append(boot.mean(axis=1))
+        pooled = np.mean(boots, axis=0) if boots else None
+        return estimate(units, pooled)
+
+
+def pool_name(task, corpus):
+    """A test pool's name: its corpus in its task's labels."""
+    return task + ":" + corpus
+
+
+def _classes(preds: pd.DataFrame) -> int:
+    probs = [c for c in preds.columns if str(c).startswith("p_") and preds[c].notna().any()]
+    return len(probs) or int(preds[["label", "pred"]].to_numpy().max()) + 1
+
+
+def paired_differences(paired: Paired, methods, references=("all", BEST)) -> pd.DataFrame:
+    """Each method against each reference, per experiment and delta: the mean over seeds with
+    its 95% interval (seeds as units, test sampling counted), for the figure and notebook 04."""
+    rows = []
+    for e in paired.experiments():
+        deltas = sorted({k[2] for k in paired.runs if k[0] == e and k[1] != SOURCE})
+        for ref in references:
             for m in methods:
-                if m in present and (m,) != refs:
-                    r = paired_difference(preds, m, refs, e, d, metric, draws=draws[e])
-                    ref_methods = "=".join(refs)
-                    rows.append({**r, "reference": ref_name, "reference_methods": ref_methods})
-    return pd.DataFrame(rows).assign(metric=metric)
+                if m == ref:
+                    continue
+                for d in deltas:
+                    est = paired.compare([e], (m,), ref if ref == BEST else (ref,), [d])
+                    if est.n < 2:
+                        continue
+                    low, high = est.interval()
+                    rows.append(
+                        dict(
+                            experiment=e,
+                            delta=d,
+                            method=m,
+                            reference=ref,
+                            effect=est.effect,
+                            ci_low=low,
+                            ci_high=high,
+                            n_seeds=est.n,
+                            metric=paired.metric,
+                        )
+                    )
+    return pd.DataFrame(rows)
 
 
 def wide_differences(differences: pd.DataFrame) -> pd.DataFrame:
-    """'effect [low, high]' strings: (reference, method) rows, (experiment, delta) columns.
-
-    A reference chosen on validation is named beside the method when it differs from its name.
-    """
+    """'effect [low, high]' strings: (reference, method) rows, (experiment, delta) columns."""
     if differences.empty:
         return pd.DataFrame({"note": ["no matched runs to compare"]})
     frame = differences.assign(
         text=[
-            f"{r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
-            + ("" if r.reference == r.reference_methods else f" vs {r.reference_methods}")
-            for r in differences.itertuples()
+            f"{r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" for r in differences.itertuples()
         ]
     )
     return frame.pivot_table(
@@ -139,73 +243,20 @@ def wide_differences(differences: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def comparison_units(draws: dict, metrics, method: str, reference, metric: str) -> dict:
-    """Per experiment, the (delta, seed) units of ``method`` - ``reference`` (see Draws.units).
-
-    ``reference``: a method name, ``BEST``, or a tuple of names averaged into one side.
-    ``method`` may be a tuple too (a group of methods, averaged).
-    """
-    best = best_surgical(metrics, metric) if reference == BEST else {}
-    out = {}
-    for e, dr in draws.items():
-        comps = []
-        for d in sorted({k[1] for k in dr.runs if k[0] != "source"}):
-            refs = reference if isinstance(reference, tuple) else _reference(reference, best, e, d)
-            mine = method if isinstance(method, tuple) else (method,)
-            need = set(refs or ()) | set(mine)
-            if refs and need <= {k[0] for k in dr.runs if k[1] == d} and set(mine) != set(refs):
-                comps.append(
-                    (tuple(term(m, e, d) for m in mine), tuple(term(r, e, d) for r in refs))
-                )
-        if comps:
-            out[e] = dr.units(comps, metric)
-    return out
-
-
-def across_experiments(
-    predictions: pd.DataFrame,
-    metrics: pd.DataFrame,
-    methods,
-    references=("all", BEST),
-    metric: str = "macro_f1",
-    n_boot: int = 1000,
-    seed: int = 0,
-    draws: dict | None = None,
-) -> pd.DataFrame:
-    """Mean difference and probability of improvement over (experiment, delta, seed) units.
-
-    Stratified bootstrap (seeds and test examples resampled within each experiment); p-values
-    for mean difference = 0, Holm-adjusted across the rows of this table.
-    """
-    preds = select(predictions, metrics, metric)
-    draws = draws or draws_by_experiment(preds, n_boot, seed)
+def across_experiments(paired: Paired, methods, references=("all", BEST)) -> pd.DataFrame:
+    """Each method against each reference over every experiment (strata) and delta, seeds as
+    units: mean difference, 95% interval and the number of units (uncorrected: a survey, not
+    the claims)."""
     rows = []
     for ref in references:
         for m in methods:
             if m == ref:
                 continue
-            units = comparison_units(draws, metrics, m, ref, metric)
-            if not units:
+            est = paired.compare(paired.experiments(), (m,), ref if ref == BEST else (ref,))
+            if est.n < 2:
                 continue
-            s = stratified(units)
-            mean, prob = s["mean"], s["prob"]
-            rows.append(
-                dict(
-                    method=m,
-                    reference=ref,
-                    experiments=len(units),
-                    units=s["n"],
-                    mean_diff=mean["effect"],
-                    ci_low=mean["ci_low"],
-                    ci_high=mean["ci_high"],
-                    detectable=mean["detectable"],
-                    p_value=mean["p_value"],
-                    prob_improvement=prob["effect"],
-                    prob_ci_low=prob["ci_low"],
-                    prob_ci_high=prob["ci_high"],
-                )
-            )
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["p_holm"] = holm(out["p_value"])
-    return out
+            low, high = est.interval()
+            row = dict(method=m, reference=ref, experiments=est.n_strata, units=est.n)
+            row.update(mean_diff=est.effect, ci_low=low, ci_high=high, p_value=est.p_value())
+            rows.append(row)
+    return pd.DataFrame(rows)

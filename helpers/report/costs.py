@@ -44,28 +44,34 @@ def run_costs(store, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).sort_values("experiment", kind="stable")
 
 
-def grid_runs(profile: str) -> int:
-    """How many runs one experiment's main grid holds: per seed the source run and every
-    method at every delta."""
+def grid_cells(profile: str) -> set[tuple[str, float, int]]:
+    """The (method, delta, seed) cells of one experiment's main grid, the source runs (method
+    "source", delta 0) included: each method at every delta on the seeds it runs there."""
     p = load_profile(profile)
-    return len(p.seeds) * (1 + len(p.deltas) * (len(p.surgical) + len(p.cbv)))
+    cells = {(SOURCE, 0.0, s) for s in p.seeds}
+    for m in [*p.surgical, *p.cbv]:
+        cells |= {(m, float(d), s) for d in p.deltas for s in p.seeds_of(m, d)}
+    return cells
+
+
+def grid_runs(profile: str) -> int:
+    """How many runs one experiment's main grid holds."""
+    return len(grid_cells(profile))
 
 
 def complete_experiments(metrics: pd.DataFrame, profile: str) -> set[str]:
-    """The stored experiments holding every run of their main grid (``grid_runs``): each
+    """The stored experiments holding every run of their main grid (``grid_cells``): each
     (method, delta, seed) cell the profile asks for, runs of other settings not counted."""
     if metrics.empty:
         return set()
-    p = load_profile(profile)
+    wanted = grid_cells(profile)
     runs = metrics.drop_duplicates("run_key")
-    wanted = (runs["method"] == SOURCE) | (
-        runs["method"].isin([*p.surgical, *p.cbv]) & runs["delta"].isin(p.deltas)
-    )
-    cells = runs[wanted & runs["seed"].isin(p.seeds)]
-    counts = cells.drop_duplicates(["experiment", "method", "delta", "seed"]).value_counts(
-        "experiment"
-    )
-    return {e for e, n in counts.items() if n >= grid_runs(profile)}
+    have = {(r.experiment, (r.method, float(r.delta), int(r.seed))) for r in runs.itertuples()}
+    out = set()
+    for e in runs["experiment"].unique():
+        if wanted <= {cell for name, cell in have if name == e}:
+            out.add(e)
+    return out
 
 
 def budget(

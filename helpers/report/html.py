@@ -24,6 +24,8 @@ TEMPLATE = r"""
 details.cbv-code > summary { cursor: pointer; color: #888; font-size: 12px; padding: 0 0 2px 8px; }
 .cbv-bar { text-align: right; padding: 6px 12px 0 0; }
 .cbv-bar a { margin-right: 1em; }
+.jp-RenderedHTMLCommon table.cbv-table td, .jp-RenderedHTMLCommon table.cbv-table th {
+  text-align: left; }
 </style>
 {%- endblock extra_css -%}
 {%- block body_header -%}
@@ -52,8 +54,8 @@ function cbvToggle() {
 
 
 def for_readers(nb, show_code: bool = False):
-    """The notebook as a reader sees it: widgets as a note; stderr (progress, library warnings)
-    and bare reprs (a cell ending in ``plots.save(...)`` shows a path) only beside visible code.
+    """The notebook as a reader sees it: widgets as a note; printed streams (progress, the
+    store's log of runs computed, library warnings) and bare text reprs only beside visible code.
     Changes ``nb`` in place and returns it."""
     nb.metadata.pop("widgets", None)  # its state would pull the widget manager from a CDN
     for cell in nb.cells:
@@ -61,9 +63,9 @@ def for_readers(nb, show_code: bool = False):
             continue
         kept = []
         for out in cell.outputs:
-            stderr = out.output_type == "stream" and out.get("name") == "stderr"
+            stream = out.output_type == "stream"
             bare = out.output_type == "execute_result" and set(out.data) == {"text/plain"}
-            if (stderr or bare) and not show_code:
+            if (stream or bare) and not show_code:
                 continue
             if WIDGET_VIEW in out.get("data", {}):
                 out.data = {"text/plain": WIDGET_NOTE}

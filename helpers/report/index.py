@@ -1,18 +1,21 @@
-"""reports/index.html: every experiment's reports, its headline figure, and the poster's claims.
+"""reports/index.html: the answers first, then each experiment's headline figure, then the reports.
 
-The headline figure of an experiment is the first figure of its notebook 01, and the analysis's
-is the first of notebook 04, taken from the executed notebooks themselves and embedded, so the
-page shows exactly what the reports show and reads offline wherever the folder is copied.
+The claims table comes from ``helpers.report.answers`` (the one call notebook 04 and the README
+make too), with a legend for every column. The headline figure of an experiment is the first
+figure of its notebook 01, and the analysis's is the first of notebook 04, taken from the
+executed notebooks themselves and embedded, so the page shows exactly what the reports show and
+reads offline wherever the folder is copied.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from helpers.files import write_text
-from helpers.paths import reports_root
-from helpers.report import analysis
+from helpers.paths import reports_root, results_root
+from helpers.report import answers
 from helpers.report.runner import ANALYSIS, PER_EXPERIMENT
 from helpers.study.store import Store
 
@@ -25,6 +28,7 @@ h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 img { max-width: 100%; height: auto; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+dt { font-weight: 600; } dd { margin: 0 0 0.4em 1.5em; }
 """
 
 
@@ -66,20 +70,27 @@ def _figure(notebook: Path, alt: str) -> str:
     return f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt)}">'
 
 
-def _claims(reports_dir, profile: str, metric: str) -> str:
-    """The poster's claims over every stored run of a profile, as helpers.report.analysis says."""
-    store = Store(reports_dir)
-    metrics = store.collect("metrics", profile=profile)
-    if metrics.empty:
-        return f'<p class="muted">no stored runs of profile {html.escape(profile)} yet</p>'
-    table = analysis.stored_claims(store, profile, metric)
-    runs = metrics.drop_duplicates("run_key")
-    experiments = ", ".join(sorted(runs["experiment"].unique()))
-    return (
-        f"<p>Profile <code>{html.escape(profile)}</code>: {len(runs)} stored runs over "
-        f"{html.escape(experiments)}; test {html.escape(metric)}.</p>"
-        + analysis.claims_markdown(table).to_html(index=False, border=0)
+def _inline(text: str) -> str:
+    """Markdown's **bold** and `code` of the legends, as HTML."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def _claims(results, profile: str, metric: str) -> list[str]:
+    """The poster's claims over every stored run of a profile (``answers``), with legends."""
+    if Store(results).collect("metrics", profile=profile).empty:
+        return [f'<p class="muted">no stored runs of profile {html.escape(profile)} yet</p>']
+    found = answers.answers(results, profile, metric)
+    legend = "".join(
+        f"<dt>{html.escape(c)}</dt><dd>{html.escape(text)}</dd>"
+        for c, text in answers.LEGEND.items()
     )
+    return [
+        f"<p>{_inline(found.scope())}</p>",
+        f"<p>{_inline(answers.VERDICTS)}</p>",
+        found.html(),
+        f"<p>What each column holds:</p><dl>{legend}</dl>",
+    ]
 
 
 def experiments_rendered(reports_dir=None) -> list[str]:
@@ -96,35 +107,49 @@ def experiments_rendered(reports_dir=None) -> list[str]:
     )
 
 
-def write_index(profile: str = "quick", reports_dir=None, metric: str = "macro_f1") -> Path:
+def write_index(
+    profile: str = "quick", reports_dir=None, metric: str = answers.METRIC, results_dir=None
+) -> Path:
     """Write reports/index.html over every rendered experiment; returns its path.
 
-    ``profile``: whose stored runs the claims table is computed from.
+    ``profile``: whose stored runs the claims table is computed from, read under
+    ``results_dir`` (default: ``paths.results_root``: results/ for the published profile, else
+    the reports folder).
     """
     reports = reports_root(reports_dir)
+    results = results_root(results_dir, profile, reports)
+    names = experiments_rendered(reports)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         "<title>Fine-tuning under distribution shift: reports</title>",
         f"<style>{STYLE}</style></head><body>",
-        "<h1>Fine-tuning under distribution shift: reports</h1>",
+        "<h1>Fine-tuning under distribution shift</h1>",
+        "<p>How fine-tuning strategies for BERT-family encoders hold up when the test data drift "
+        "from corpus A to corpus B: surgical fine-tuning of chosen layers against "
+        "coefficient-based (CBV) fine-tuning, checked claim by claim against the poster of the "
+        "study it reproduces.</p>",
+        "<h2>The poster's claims against our numbers</h2>",
+        *_claims(results, profile, metric),
+        "<h2>Headline figures</h2>",
+        "<p>Each experiment's source model as the test mixture moves from A to B (notebook 01), "
+        "then every method across experiments (notebook 04).</p>",
+    ]
+    for name in names:
+        notebook = reports / name / f"{PER_EXPERIMENT[0]}.ipynb"
+        parts += [f"<h3>{html.escape(name)}</h3>", _figure(notebook, f"{name}: degradation")]
+    parts += [
+        "<h3>Across experiments</h3>",
+        _figure(reports / "analysis" / f"{ANALYSIS}.ipynb", "methods by experiment"),
+        "<h2>The reports</h2>",
         '<p class="muted">Each report shows its questions, tables, figures and takeaways; '
         "its code is one click away (<em>Show code</em>).</p>",
     ]
-    for name in experiments_rendered(reports):
-        folder = reports / name
-        parts += [
-            f"<h2>{html.escape(name)}</h2>",
-            _links(folder, PER_EXPERIMENT, reports),
-            _figure(folder / f"{PER_EXPERIMENT[0]}.ipynb", f"{name}: degradation"),
-        ]
-    folder = reports / "analysis"
+    for name in names:
+        parts += [f"<h3>{html.escape(name)}</h3>", _links(reports / name, PER_EXPERIMENT, reports)]
     parts += [
-        "<h2>Across experiments</h2>",
-        _links(folder, [ANALYSIS], reports),
-        _figure(folder / f"{ANALYSIS}.ipynb", "methods by experiment"),
-        "<h2>The poster's claims against our numbers</h2>",
-        _claims(reports, profile, metric),
+        "<h3>Across experiments</h3>",
+        _links(reports / "analysis", [ANALYSIS], reports),
         "</body></html>",
     ]
     path = reports / "index.html"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.evaluation.metrics import confusion, mixture_confusion
+from helpers.evaluation.metrics import confusion, example_weights, mixture_confusion
 
 ONE_CLASS = 0.95  # a run answering one class for more of its test mixture than this is flagged
 
@@ -44,7 +44,9 @@ def constant_runs(
         names = [n.removeprefix("f1_") for n in f1.index]
         answers = answers_of.get_group(run.run_key)
         per_corpus = {
-            c: confusion(g["label"].to_numpy(), g["pred"].to_numpy(), len(names))
+            c: confusion(
+                g["label"].to_numpy(), g["pred"].to_numpy(), len(names), example_weights(g)
+            )
             for c, g in answers.groupby("source")
         }
         mixed = mixture_confusion(per_corpus, {run.source: 1 - run.delta, run.target: run.delta})

@@ -1,32 +1,38 @@
 """Figures that read on their own: each takes a tidy DataFrame and returns a Figure.
 
-``save`` is the one function that writes figures (PNG under figures/<experiment>/).
+``save`` (from ``helpers.report.figure_files``, the one function that writes figures) is
+reachable here as ``plots.save``, the notebooks' one entry point for figures.
 """
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from helpers.files import atomic_write
-from helpers.paths import figures_root
+from helpers.report.figure_files import save
 from helpers.spec.methods import method_order
+
+__all__ = ["save"]  # the rest are the figures themselves
 
 METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 
 
 def styled(draw):
-    """Draw a figure in the project's style without touching matplotlib's global settings."""
+    """Draw a figure in the project's style, changing no other matplotlib setting.
+
+    seaborn's style contexts restore only the settings they set. ``plt.rc_context`` restores
+    all of them, ``interactive`` too, which Jupyter's inline backend turns on when the first
+    figure of a kernel activates it: a first figure drawn inside ``rc_context`` turned off the
+    automatic display of every later figure of that kernel.
+    """
 
     @functools.wraps(draw)
     def wrapper(*args, **kwargs):
-        style = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook")}
-        with plt.rc_context(style):
+        with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
             return draw(*args, **kwargs)
 
     return wrapper
@@ -44,17 +50,34 @@ def degradation(curve: pd.DataFrame, metrics=("accuracy", "macro_f1")) -> plt.Fi
     for ax, metric in zip(axes[0], metrics):
         exp = curve[(curve["estimate"] == "expected") & (curve["metric"] == metric)]
         smp = curve[(curve["estimate"] == "sampled") & (curve["metric"] == metric)]
-        for seed, g in exp.groupby("seed"):
-            ax.plot(g["delta"], g["value"], "-", color="C0", label=f"expected (seed {seed})")
-        for i, (_, g) in enumerate(smp.groupby("seed")):
+        n = exp["seed"].nunique()
+        # Seeds as one mean line and the band they span: identical per-seed lines tell no one apart.
+        band = exp.groupby("delta")["value"].agg(["mean", "min", "max"]).reset_index()
+        label = f"expected, mean of {n} seeds" if n > 1 else "expected"
+        ax.plot(band["delta"], band["mean"], "-", color="C0", label=label)
+        if n > 1:
+            ax.fill_between(
+                band["delta"],
+                band["min"],
+                band["max"],
+                color="C0",
+                alpha=0.2,
+                lw=0,
+                label=f"expected, range over the {n} seeds",
+            )
+        seeds = sorted(smp["seed"].unique())
+        for i, seed in enumerate(seeds):
+            g = smp[smp["seed"] == seed]
             ax.errorbar(
-                g["delta"],
+                g["delta"] + 0.012 * (i - (len(seeds) - 1) / 2),  # side by side, not on top
                 g["value"],
                 yerr=[g["value"] - g["ci_low"], g["ci_high"] - g["value"]],
                 fmt="o",
                 color="C1",
                 capsize=3,
-                label="sampled mixture, 95% CI" if i == 0 else None,
+                label=None
+                if i
+                else "sampled test mixture, 95% CI" + (" (a seed each)" if len(seeds) > 1 else ""),
             )
         floor = curve[(curve["estimate"] == "majority") & (curve["metric"] == metric)]
         floor = floor[floor["seed"] == floor["seed"].min()]  # the same for every seed
@@ -122,6 +145,7 @@ def coefficient_trajectories(history: pd.DataFrame, title: str) -> plt.Figure:
             legend=False,
             marker="o" if g["step"].nunique() < 20 else None,
             palette="viridis",
+            errorbar=("pi", 100),  # the seeds' range: no bootstrap (slow, random) over 3 seeds
             hue_order=sorted(g["group"].unique(), key=_group_order),
         )
         ax.set(
@@ -134,7 +158,10 @@ def coefficient_trajectories(history: pd.DataFrame, title: str) -> plt.Figure:
     colors = sns.color_palette("viridis", len(groups))
     handles = [plt.Line2D([], [], color=c, label=g) for g, c in zip(groups, colors)]
     fig.legend(handles=handles, title="layer group", loc="center right")
-    fig.suptitle(f"{title}\n(alpha = share of the fine-tuned copy; 0 = frozen source)")
+    fig.suptitle(
+        f"{title}\n(alpha = share of the fine-tuned copy; 0 = frozen source; "
+        "line: mean over seeds, band: their range)"
+    )
     fig.tight_layout(rect=(0, 0, 0.86, 1))
     return fig
 
@@ -190,18 +217,6 @@ def _group_order(name: str):
     if name.startswith("layer."):
         return (0, int(name.split(".")[1]))
     return (1, name)
-
-
-def save(fig: plt.Figure, experiment: str, name: str, root=None, profile=None) -> Path:
-    """Write a figure as PNG to <figures>/<experiment>/<name>.png and return its path.
-
-    The figures folder is ``root``, else $CBV_FIGURES_DIR, else figures/ for the quick profile
-    (the committed one) and reports/figures/<profile>/ for any other (``paths.figures_root``).
-    """
-    path = figures_root(root, profile) / experiment / f"{name}.png"
-    # Atomic: two report processes on one folder never leave a figure half-written.
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    return path
 
 
 @styled

@@ -20,6 +20,7 @@ from helpers.paths import (
     reports_root,
     require_data_root,
     require_writable,
+    results_root,
 )
 from helpers.spec.experiments import (
     Experiment,
@@ -38,11 +39,17 @@ class Plan:
     experiments: tuple[Experiment, ...]
     data_root: Path
     reports: Path
+    results: Path  # the folder holding the store: stored runs are read and written there
     figures: dict[str, Path]  # experiment name (and "analysis") -> figures root
 
 
 def plan_run(
-    profile: str, experiments=None, data_dir=None, reports_dir=None, figures_dir=None
+    profile: str,
+    experiments=None,
+    data_dir=None,
+    reports_dir=None,
+    figures_dir=None,
+    results_dir=None,
 ) -> Plan:
     """Check the configuration, the data and the output folders; return what to run."""
     if experiments is not None and len(experiments) == 0:
@@ -64,6 +71,7 @@ def plan_run(
         if not e.builtin:  # declared files are small: load them now, so a bad one fails here
             experiment_pools(e, root)
     reports = require_writable(reports_root(reports_dir), "reports")
+    results = require_writable(results_root(results_dir, prof.name, reports), "results")
     every_builtin = {n for n in experiment_names() if load_experiment(n).builtin}
     full_set = len(builtin) == len(chosen) and {e.name for e in chosen} == every_builtin
     published = prof.name == PUBLISHED_PROFILE
@@ -74,4 +82,4 @@ def plan_run(
     figures["analysis"] = figures_root(figures_dir, prof.name, reports, published and full_set)
     for folder in set(figures.values()):
         require_writable(folder, "figures")
-    return Plan(prof, chosen, root, reports, figures)
+    return Plan(prof, chosen, root, reports, results, figures)

@@ -2,8 +2,9 @@
 
 ``python -m helpers report --profile quick --experiments books_to_dvd`` writes
 reports/<experiment>/NN_name.ipynb and .html for notebooks 01-03 of every experiment, then
-reports/analysis/04_analysis.{ipynb,html} across them. Work already stored for the same
-configuration is skipped by the study itself, so a rerun only executes (cheap) notebooks.
+reports/analysis/04_analysis.{ipynb,html} across every stored experiment of the profile. Work
+already stored for the same configuration is skipped by the study itself, so a rerun only
+executes (cheap) notebooks. A report is replaced only by a run that succeeds.
 """
 
 from __future__ import annotations
@@ -15,50 +16,50 @@ import time
 from pathlib import Path
 
 from helpers.errors import UserError
+from helpers.files import new_file_mode
 from helpers.paths import NOTEBOOKS, ROOT
 from helpers.report.console import ProgressEcho, kernel_config
 from helpers.report.html import to_html
+from helpers.report.limits import CellLimit
 from helpers.report.preflight import plan_run
 from helpers.study.progress import LINES_ENV, PREFIX, duration, time_left
 
-# Seconds a notebook cell may run (unset: no limit, since a cell may train a whole grid). The
-# tests set it: a kernel whose reply is lost (seen once with ipykernel 7 on a loaded machine)
-# then fails that notebook instead of hanging the suite.
-CELL_TIMEOUT_ENV = "CBV_CELL_TIMEOUT"
 PER_EXPERIMENT = ("01_shift_degradation", "02_surgical_baselines", "03_cbv_training")
 ANALYSIS = "04_analysis"
 
 
-def _cell_timeout() -> int | None:
-    raw = os.environ.get(CELL_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) == 0:
-        raise UserError(
-            f"${CELL_TIMEOUT_ENV} must be a whole number of seconds, got {raw!r}; fix or unset it"
-        )
-    return int(raw)
+def execute(
+    name: str, output: Path, parameters: dict, show_code: bool = False, notebook=None
+) -> Path:
+    """Execute one notebook with papermill (kernel of this Python) and render it to HTML.
 
-
-def execute(name: str, output: Path, parameters: dict, show_code: bool = False) -> Path:
-    """Execute one notebook with papermill (kernel of this Python) and render it to HTML."""
+    The report is replaced only when both succeed: papermill writes under a temporary name
+    beside it, the HTML too, and both are renamed over the old report at the end. On failure
+    the old report stays as it was and the failed notebook is kept beside it as
+    ``<name>.failed.ipynb``, for its traceback. ``notebook``: another source than
+    notebooks/<name>.ipynb (tests).
+    """
     import papermill
+    from nbclient.exceptions import CellTimeoutError
 
     output.parent.mkdir(parents=True, exist_ok=True)
     # The kernel must import helpers whether or not the project is pip-installed.
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(ROOT) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+    source = Path(notebook or NOTEBOOKS / f"{name}.ipynb")
+    failed = output.with_suffix(".failed.ipynb")
+    html = output.with_suffix(".html")
+    limit = CellLimit(source, f"{output.parent.name}/{output.stem}")
     # papermill rewrites its output after every cell: a unique name, so that two report
-    # processes on one folder never read each other's half-written notebook; renamed at the end.
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".ipynb")
-    os.close(fd)
-    # The kernel inherits this: progress as lines (forwarded below), no per-step bars.
-    os.environ[LINES_ENV] = "1"
+    # processes on one folder never read each other's half-written notebook.
+    tmp = _temporary(output)
+    page = _temporary(html)
+    os.environ[LINES_ENV] = "1"  # the kernel inherits it: progress as lines, no per-step bars
     try:
         papermill.execute_notebook(
-            str(NOTEBOOKS / f"{name}.ipynb"),
-            tmp,
+            str(source),
+            str(tmp),
             parameters=parameters,
             cwd=str(NOTEBOOKS),
             progress_bar=False,  # a per-cell bar says little; the study's lines say more
@@ -66,13 +67,33 @@ def execute(name: str, output: Path, parameters: dict, show_code: bool = False) 
             log_output=False,
             stderr_file=ProgressEcho(PREFIX),
             config=kernel_config(),
-            execution_timeout=_cell_timeout(),
+            timeout_func=limit,
         )
-        html = to_html(Path(tmp), show_code, html=output.with_suffix(".html"))
+        to_html(tmp, show_code, html=page)
+    except BaseException as e:
+        _settle(tmp, failed)
+        page.unlink(missing_ok=True)
+        if isinstance(e, CellTimeoutError):
+            raise UserError(limit.message()) from None
+        raise
     finally:
         os.environ.pop(LINES_ENV, None)  # notebooks opened later in this process keep bars
-        os.replace(tmp, output)  # a failed notebook is kept too, for its traceback
+    _settle(tmp, output)
+    _settle(page, html)
+    failed.unlink(missing_ok=True)  # an earlier failure's notebook no longer tells the truth
     return html
+
+
+def _temporary(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _settle(tmp: Path, path: Path) -> None:
+    """Rename a finished temporary file into place, readable as any new file is."""
+    os.chmod(tmp, new_file_mode())
+    os.replace(tmp, path)
 
 
 def run_report(
@@ -83,65 +104,69 @@ def run_report(
     figures_dir=None,
     analysis: bool = True,
     show_code: bool = False,
+    results_dir=None,
 ) -> list[Path]:
     """Run the whole series; returns the HTML reports.
 
-    Configuration, data and output folders are checked first (``preflight.plan_run``). Figures
-    of the published profile's built-in experiments go to the committed figures/; any other
-    run's to reports/figures/<profile>/. Writes reports/index.html at the end; ``show_code``
+    Configuration, data and output folders are checked first (``preflight.plan_run``). Stored
+    runs are read (and new ones stored) under ``results_dir`` (default: ``paths.results_root``,
+    results/ for the published profile); reports go to ``reports_dir``. Figures of the published
+    profile's built-in experiments go to the committed figures/; any other run's to
+    reports/figures/<profile>/. Notebook 04 analyses every stored experiment of the profile,
+    whichever ones this call renders. Writes reports/index.html at the end; ``show_code``
     renders every report's code open.
     """
-    plan = plan_run(profile, experiments, data_dir, reports_dir, figures_dir)
-    names = [e.name for e in plan.experiments]
-    reports = plan.reports
-    common = {"profile": profile, "data_dir": str(plan.data_root), "reports_dir": str(reports)}
-    jobs = [(n, e) for e in names for n in PER_EXPERIMENT]
-    total = len(jobs) + analysis
-    kinds = [n for n, _ in jobs] + [ANALYSIS] * analysis
+    plan = plan_run(profile, experiments, data_dir, reports_dir, figures_dir, results_dir)
+    reports, stored = plan.reports, {"profile": profile, "results_dir": str(plan.results)}
+    jobs = [
+        (name, reports / e.name, {**stored, "experiment": e.name, "data_dir": str(plan.data_root)})
+        for e in plan.experiments
+        for name in PER_EXPERIMENT
+    ]
+    if analysis:  # 04 reads no data, only the store
+        jobs.append((ANALYSIS, reports / "analysis", stored))
+    kinds = [name for name, _, _ in jobs]
     done, failed, took = [], [], []
     began = time.perf_counter()
-
-    def announce(i: int, what: str) -> None:
-        """Which notebook of how many, and the time left at the mean of each notebook's kind."""
-        left = time_left(took, kinds[i - 1 :])
+    for i, (name, folder, params) in enumerate(jobs, 1):
+        left = time_left(took, kinds[i - 1 :])  # at the mean of each notebook kind so far
         estimate = "time left unknown yet" if left is None else f"about {duration(left)} left"
         elapsed = duration(time.perf_counter() - began)
-        print(f"[{i}/{total}] {what} ({elapsed} elapsed, {estimate})", flush=True)
-
-    for i, (name, experiment) in enumerate(jobs, 1):
-        out = reports / experiment / f"{name}.ipynb"
-        announce(i, f"{experiment} {name}")
+        print(f"[{i}/{len(jobs)}] {folder.name} {name} ({elapsed} elapsed, {estimate})", flush=True)
         start = time.perf_counter()
+        figures = str(plan.figures[params.get("experiment", "analysis")])
         try:
-            figures = str(plan.figures[experiment])
-            params = {**common, "experiment": experiment, "figures_dir": figures}
-            done.append(execute(name, out, params, show_code))
-        except Exception as e:  # a failed notebook must not stop the other experiments
-            failed.append(
-                f"{experiment}/{name}: {type(e).__name__}: {str(e)[-500:]}\n"
-                f"  partial notebook: {out}"
+            done.append(
+                execute(
+                    name, folder / f"{name}.ipynb", {**params, "figures_dir": figures}, show_code
+                )
             )
-            print(f"  FAILED ({failed[-1]})", flush=True)
+        except Exception as e:  # a failed notebook must not stop the other experiments
+            failed.append(_failure(folder / f"{name}.ipynb", e))
+            print(f"  FAILED: {failed[-1]}", flush=True)
             continue
         took.append((name, time.perf_counter() - start))
         print(f"  done in {duration(took[-1][1])} -> {done[-1]}", flush=True)
-    if analysis:
-        out = reports / "analysis" / f"{ANALYSIS}.ipynb"
-        announce(total, f"analysis {ANALYSIS}")
-        try:
-            shared = {k: v for k, v in common.items() if k != "data_dir"}  # 04 never reads data
-            shared["figures_dir"] = str(plan.figures["analysis"])
-            done.append(execute(ANALYSIS, out, {**shared, "experiments": names}, show_code))
-        except Exception as e:
-            failed.append(f"analysis: {type(e).__name__}: {str(e)[-500:]}")
     from helpers.report.index import write_index  # it reads this module's notebook names
 
-    index = write_index(profile, reports)
+    index = write_index(profile, reports, results_dir=plan.results)
     if failed:
         print(
-            "\nFailed notebooks (the others completed and are stored):\n" + "\n".join(failed),
+            "\nFailed notebooks (their earlier reports, if any, are kept):\n" + "\n".join(failed),
             file=sys.stderr,
         )
         raise SystemExit(1)
     print(f"\n{len(done)} reports under {reports}; start at {index}")
     return done
+
+
+def _failure(notebook: Path, e: Exception) -> str:
+    """One line on a failed notebook: a cell past its time limit says so itself."""
+    if isinstance(e, UserError):
+        return str(e)
+    last = str(e).strip().splitlines()[-1:] or [""]
+    kept = notebook.with_suffix(".failed.ipynb")
+    return (
+        f"{notebook.parent.name}/{notebook.stem}: {type(e).__name__}: {last[0][-300:]} "
+        f"(the failed notebook: {kept})"
+    )

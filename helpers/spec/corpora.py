@@ -3,9 +3,10 @@
 An experiment's ``source`` or ``target`` is a built-in corpus name (``helpers.data.corpora``) or
 a mapping, resolved by ``helpers.data.pools``:
 
-- a local file: ``{path, text, label}`` plus optional ``label_names``, ``threshold``, ``id``,
-  ``split`` (column names) and ``name``; CSV, TSV, JSON Lines or Parquet by extension; a relative
-  path is taken from the repository root.
+- a local file: ``{path, text, label}`` plus optional ``label_names``, ``threshold``,
+  ``classes`` (file label -> class name; unlisted labels are dropped), ``id``, ``split`` (column
+  names), ``sep`` (a CSV's separator; default: read from its header) and ``name``; CSV, TSV,
+  JSON Lines or Parquet by extension; a relative path is taken from the repository root.
 - a hub dataset: ``{hub, config, text, label}`` plus optional ``label_names`` and ``name``.
 
 Both validate themselves here (torch-free, no file is read); the data layer checks the file.
@@ -21,6 +22,7 @@ from helpers.errors import UserError
 from helpers.paths import ROOT
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")  # see data/tables.py
+SEPARATED = (".csv", ".tsv")  # the formats a ``sep`` applies to
 
 
 def _names(value, where: str) -> tuple[str, ...] | None:
@@ -58,9 +60,13 @@ class TableCorpus:
     label: str  # column of labels: integer indices, label names, or numbers (with threshold)
     label_names: tuple[str, ...] | None = None  # class names in index order
     threshold: float | None = None  # labels >= threshold are class 1, others class 0
+    # file label -> class name (null: dropped); labels not listed are dropped too, and counted.
+    # YAML gives a mapping; it is kept as ((label, name), ...) so the declaration stays hashable.
+    classes: tuple[tuple[str | int, str | None], ...] | None = None
     id: str | None = None  # column of unique ids (default: row numbers)
     split: str | None = None  # column of train/validation/test (default: 80/10/10 by hash)
     name: str | None = None  # name in tables and figures (default: the file's stem)
+    sep: str | None = None  # a CSV's field separator (default: the one its header splits by)
     where: str = ""  # where it was declared, for messages
 
     def __post_init__(self):
@@ -84,6 +90,16 @@ class TableCorpus:
                 raise UserError(f"{w}.threshold: expected a number, got {t!r}")
             if self.label_names is not None and len(self.label_names) != 2:
                 raise UserError(f"{w}: a threshold makes two classes; give two label_names")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", _classes(self, w))
+        if self.sep is not None:
+            if not isinstance(self.sep, str) or len(self.sep) != 1 or self.sep in '"\r\n':
+                raise UserError(
+                    f"{w}.sep: expected one separating character such as ';' or '\\t', got "
+                    f"{self.sep!r}"
+                )
+            if suffix not in SEPARATED:
+                raise UserError(f"{w}.sep: only a CSV or TSV file has a separator; remove sep:")
 
     @property
     def file(self) -> Path:
@@ -94,6 +110,34 @@ class TableCorpus:
     @property
     def corpus_name(self) -> str:
         return self.name or Path(self.path.removesuffix(".gz")).stem
+
+
+def _classes(decl: TableCorpus, w: str) -> tuple[tuple[str | int, str | None], ...]:
+    """A declaration's ``classes`` checked: labels to class names (or null), two names or more."""
+    value = decl.classes
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    fix = "map the file's labels to class names, e.g. {neg: negative, pos: positive}"
+    if not isinstance(pairs, list | tuple) or not all(
+        isinstance(p, list | tuple) and len(p) == 2 for p in pairs
+    ):
+        raise UserError(f"{w}.classes: expected a mapping, got {value!r}; {fix}")
+    for label, name in pairs:
+        if isinstance(label, bool) or not isinstance(label, str | int):
+            raise UserError(f"{w}.classes: label {label!r} is not text or a whole number; {fix}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise UserError(f"{w}.classes: {label!r} maps to {name!r}, not a class name; {fix}")
+    names = {n for _, n in pairs if n is not None}
+    if len(names) < 2:
+        raise UserError(f"{w}.classes: maps to {len(names)} class(es); a classifier needs two")
+    if decl.threshold is not None:
+        raise UserError(f"{w}: give classes: or threshold:, not both")
+    if decl.label_names is not None and not names <= set(decl.label_names):
+        extra = sorted(names - set(decl.label_names))
+        raise UserError(
+            f"{w}.classes: {extra[0]!r} is not in label_names {list(decl.label_names)}; "
+            "map to those names"
+        )
+    return tuple((label, name) for label, name in pairs)
 
 
 @dataclass(frozen=True)

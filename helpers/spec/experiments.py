@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,9 +11,10 @@ import yaml
 
 from helpers.errors import UserError, unknown_name
 from helpers.paths import experiments_file
+from helpers.spec.cluster import ClusterConfig
 from helpers.spec.corpora import Declared, corpus_name, declaration
 from helpers.spec.settings import TrainConfig, TuneConfig
-from helpers.spec.validation import check_config
+from helpers.spec.validation import SIZES, check_config
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class Experiment:
 
     ``source`` and ``target`` are names; a corpus declared in experiments.yaml (a local file or a
     hub dataset, ``helpers.spec.corpora``) also has its declaration in ``source_data`` /
-    ``target_data`` (None for built-in corpora).
+    ``target_data`` (None for built-in corpora). ``sizes`` are the sample sizes it asks: those of
+    the profile it was loaded under, with any of its own entry's n_source_train, n_train, n_val,
+    n_test in their place (loaded without a profile: its own only).
     """
 
     name: str
@@ -32,6 +35,8 @@ class Experiment:
     max_length: int
     source_data: Declared | None = None
     target_data: Declared | None = None
+    family: str = ""  # the task family results are pooled in (reviews, tweets); "" = the task
+    sizes: tuple[tuple[str, int | None], ...] = ()
 
     def __post_init__(self):
         if self.source == self.target:
@@ -39,6 +44,11 @@ class Experiment:
                 f"experiment {self.name!r}: source and target are both named {self.source!r}; "
                 "give one of them a different name: in experiments.yaml"
             )
+
+    @property
+    def group(self) -> str:
+        """The task family this experiment's results are pooled in."""
+        return self.family or self.task
 
     @property
     def builtin(self) -> bool:
@@ -94,6 +104,24 @@ class Profile:
     max_length: int | None = None  # caps the task's max_length (smoke runs)
     curve_deltas: tuple[float, ...] = field(default=tuple(i / 10 for i in range(11)))
     tune: TuneConfig | None = None  # learning-rate grids; None: every method uses train.lr
+    precision: str = "fp32"  # "bf16" where the device has it natively (else fp32, said once)
+    # Seeds per method: the ``core`` methods (those the claims rest on) run on every seed at
+    # the ``core_deltas`` (None: every delta), everything else on the first ``few_seeds`` (None
+    # or empty core: every method on every seed).
+    core: tuple[str, ...] = ()
+    few_seeds: int | None = None
+    core_deltas: tuple[float, ...] | None = None
+    # Methods are scored on each test pool capped at this many examples (rare classes whole,
+    # weighted back to the whole pool: helpers.data.mixing.capped_weights); None: whole pools.
+    test_pool_cap: int | None = None
+
+    def seeds_of(self, method: str, delta: float | None = None) -> tuple[int, ...]:
+        """The seeds a method runs on in this profile (at ``delta``)."""
+        if not self.core or self.few_seeds is None:
+            return self.seeds
+        core_delta = self.core_deltas is None or delta is None or delta in self.core_deltas
+        return self.seeds if method in self.core and core_delta else self.seeds[: self.few_seeds]
+
     axes: tuple[Axis, ...] = ()  # extra runs for the claims that need a design axis
 
     def __post_init__(self):
@@ -102,7 +130,7 @@ class Profile:
         for d in self.deltas:
             if not 0 <= d <= 1:
                 raise UserError(f"profile {self.name!r}: delta {d} is outside [0, 1]")
-        for key in ("n_source_train", "n_train", "n_val", "n_test"):
+        for key in ("n_source_train", "n_train", "n_val", "n_test", "test_pool_cap"):
             v = getattr(self, key)
             if v is not None and v < 1:
                 raise UserError(f"profile {self.name!r}: {key} must be >= 1 or null, got {v}")
@@ -137,7 +165,8 @@ def experiment_names(path=None) -> list[str]:
 
 
 def load_experiment(name: str, profile: Profile | None = None, path=None) -> Experiment:
-    """Look an experiment up by name (the profile may cap its max_length)."""
+    """Look an experiment up by name, under a profile (which may cap its max_length, and whose
+    sample sizes it asks unless its own entry sets them)."""
     raw = _read(path)
     if name not in raw["experiments"]:
         raise unknown_name("experiment", name, raw["experiments"])
@@ -147,6 +176,9 @@ def load_experiment(name: str, profile: Profile | None = None, path=None) -> Exp
     length = spec.get("max_length") or raw["tasks"][spec["task"]]
     if profile is not None and profile.max_length:
         length = min(length, profile.max_length)
+    sizes = {k: spec[k] for k in SIZES if k in spec}  # the experiment's own, as written
+    if profile is not None:
+        sizes = {k: sizes.get(k, getattr(profile, k)) for k in SIZES}
     return Experiment(
         name=name,
         task=spec["task"],
@@ -155,7 +187,17 @@ def load_experiment(name: str, profile: Profile | None = None, path=None) -> Exp
         max_length=length,
         source_data=None if isinstance(corpora["source"], str) else corpora["source"],
         target_data=None if isinstance(corpora["target"], str) else corpora["target"],
+        family=spec.get("family", ""),
+        sizes=tuple(sizes.items()),
     )
+
+
+def sized(profile: Profile, experiment: Experiment) -> Profile:
+    """The profile ``experiment`` was loaded under, with the sample sizes it asks: the one place
+    an experiment's own sizes are applied (a profile it sets no size of is returned as it is,
+    so its runs keep their keys)."""
+    own = {k: v for k, v in experiment.sizes if getattr(profile, k) != v}
+    return replace(profile, **own) if own else profile
 
 
 def load_profile(name: str, path=None) -> Profile:
@@ -165,9 +207,10 @@ def load_profile(name: str, path=None) -> Profile:
         raise unknown_name("profile", name, raw["profiles"])
     spec = dict(raw["profiles"][name])
     where = f"{path or experiments_file()}: profiles.{name}"
+    precision = spec.get("precision", "fp32")  # a profile setting, applied to every fit
     for key in ("source_train", "train"):
         try:
-            spec[key] = TrainConfig(**spec.get(key, {}))
+            spec[key] = TrainConfig(**{"precision": precision, **spec.get(key, {})})
         except UserError as e:
             raise UserError(f"{where}.{key}: {e}; fix the value") from None
     try:
@@ -180,7 +223,12 @@ def load_profile(name: str, path=None) -> Profile:
         )
     except UserError as e:
         raise UserError(f"{where}: {e}; fix the value") from None
-    for key in ("seeds", "deltas", "surgical", "cbv", "curve_deltas"):
+    for key in ("seeds", "deltas", "surgical", "cbv", "curve_deltas", "core", "core_deltas"):
         if key in spec:
             spec[key] = tuple(spec[key])
     return Profile(name=name, **spec)
+
+
+def load_cluster(path=None) -> ClusterConfig:
+    """The ``cluster:`` section's settings (the defaults where the file has none)."""
+    return ClusterConfig.from_yaml(_read(path).get("cluster"))

@@ -18,23 +18,34 @@ from helpers.errors import UserError, unknown_name
 from helpers.spec.cbv import CBVConfig
 from helpers.spec.settings import TrainConfig
 
-FAMILIES = ("reference", "surgical", "baseline", "cbv")
+# "diagnostic": companions of other runs that answer a question about them, never compared
+FAMILIES = ("reference", "surgical", "baseline", "cbv", "diagnostic")
 SOURCE = "source"  # the method name of a source model's run (not a method of the registry)
-STRATEGY_NAMES = ("none", "subset", "lp_ft", "auto_rgn", "cbv_joint", "cbv_two_stage", "wise_ft")
+STRATEGY_NAMES = (
+    "none",
+    "subset",
+    "lp_ft",
+    "auto_rgn",
+    "cbv_joint",
+    "cbv_two_stage",
+    "wise_ft",
+    "cbv_converge",
+)
 
 # The version of each code path that produces stored results: a strategy's fitting code, and
 # "source" for the source model and its evaluation (helpers/study/source.py). Bump when a fix
 # changes results: the number is part of every stored run's key, so a run computed before the
 # fix is never reused or averaged with runs computed after it.
 CODE_VERSION: dict[str, int] = {
-    SOURCE: 1,
-    "none": 1,
-    "subset": 1,
-    "lp_ft": 1,
-    "auto_rgn": 1,
-    "cbv_joint": 1,
-    "cbv_two_stage": 1,
-    "wise_ft": 1,
+    SOURCE: 2,  # 2: the training stream follows the seed; precision and device in the key
+    "none": 2,
+    "subset": 2,
+    "lp_ft": 2,
+    "auto_rgn": 2,
+    "cbv_joint": 2,
+    "cbv_two_stage": 2,
+    "wise_ft": 2,
+    "cbv_converge": 1,
 }
 
 
@@ -51,6 +62,9 @@ class Method:
     base: str | None = None  # the method whose fitted model this one starts from
     settings: dict = field(default_factory=dict)  # TrainConfig fields it sets for itself
     options: dict = field(default_factory=dict)  # strategy-specific settings
+    # Its starting learning rate relative to the profile's: a head alone or two layers need
+    # far larger steps than the whole model to move in the same budget (tuning starts here).
+    lr_scale: float = 1.0
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -60,24 +74,25 @@ class Method:
         if self.strategy in ("cbv_joint", "cbv_two_stage", "wise_ft") and self.cbv is None:
             raise UserError(f"method {self.name!r}: strategy {self.strategy!r} needs a CBVConfig")
 
-    def tuned_settings(self, alpha_grid: bool = True) -> list[str]:
+    def tuned_settings(self) -> list[str]:
         """The learning rates tuning chooses for this method, in order (none: nothing to tune).
 
         Weights' rate first; CBV's coefficient rate then, at the chosen weights' rate, unless
         the coefficients share the weights' rate (``settings["alpha_lr"] is None``).
         """
-        if self.strategy in ("none", "wise_ft"):
+        if self.strategy in ("none", "wise_ft", "cbv_converge"):
             return []
         if self.strategy == "cbv_two_stage":  # weights are the base's; only coefficients learn
-            return ["alpha_lr"] if alpha_grid else []
+            return ["alpha_lr"]
         shared = "alpha_lr" in self.settings and self.settings["alpha_lr"] is None
-        if self.strategy == "cbv_joint" and not shared and alpha_grid:
+        if self.strategy == "cbv_joint" and not shared:
             return ["lr", "alpha_lr"]
         return ["lr"]
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
-        """The profile's training settings with this method's own (the study's warm-up...)."""
-        return replace(base, **self.settings)
+        """The profile's training settings with this method's own (its starting rate, the
+        study's warm-up...)."""
+        return replace(base, lr=base.lr * self.lr_scale, **self.settings)
 
     def to_dict(self) -> dict:
         return {
@@ -88,6 +103,7 @@ class Method:
             "base": self.base,
             "settings": self.settings,
             "options": self.options,
+            "lr_scale": self.lr_scale,
         }
 
 
@@ -103,8 +119,15 @@ WISE = CBVConfig(space="weight", constraint="clamp", init=1.0)  # starts at the 
 def _cbv(name: str, description: str, **config) -> Method:
     """A jointly trained CBV variant (weights and coefficients together)."""
     settings = config.pop("settings", {})
+    scale = config.pop("lr_scale", 1.0)
     return Method(
-        name, "cbv", description, strategy="cbv_joint", cbv=CBVConfig(**config), settings=settings
+        name,
+        "cbv",
+        description,
+        strategy="cbv_joint",
+        cbv=CBVConfig(**config),
+        settings=settings,
+        lr_scale=scale,
     )
 
 
@@ -112,10 +135,12 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in [
         Method("none", "reference", "source model, not adapted", strategy="none"),
-        Method("head", "surgical", "classifier head only", train=("head",)),
-        Method("first2", "surgical", "first two encoder layers", train=("first:2",)),
-        Method("middle2", "surgical", "middle two encoder layers", train=("middle:2",)),
-        Method("last2", "surgical", "last two encoder layers", train=("last:2",)),
+        Method("head", "surgical", "classifier head only", train=("head",), lr_scale=100.0),
+        Method("first2", "surgical", "first two encoder layers", train=("first:2",), lr_scale=10.0),
+        Method(
+            "middle2", "surgical", "middle two encoder layers", train=("middle:2",), lr_scale=10.0
+        ),
+        Method("last2", "surgical", "last two encoder layers", train=("last:2",), lr_scale=10.0),
         Method("all", "surgical", "all parameters", train=_ALL),
         Method(
             "lp_ft",
@@ -128,6 +153,7 @@ METHODS: dict[str, Method] = {
             "baseline",
             "Auto-RGN: per-tensor lr from relative gradient norms",
             strategy="auto_rgn",
+            lr_scale=10.0,  # scales below 1 for all but the most-changed tensor
         ),
         _cbv("cbv_weight", "CBV in weight space, joint, sigmoid alphas, every group"),
         _cbv(
@@ -140,6 +166,7 @@ METHODS: dict[str, Method] = {
             space="output",
             constraint="sum",
             settings=STUDY_RATES,
+            lr_scale=10.0,  # one rate for weights and coefficients: tuned from 1e-3
             **STUDY_COVERAGE,
         ),
         _cbv(
@@ -147,6 +174,7 @@ METHODS: dict[str, Method] = {
             "the study's recipe without the sum normalisation (sigmoid alphas): its control",
             space="output",
             settings=STUDY_RATES,
+            lr_scale=10.0,
             **STUDY_COVERAGE,
         ),
         _cbv(
@@ -193,6 +221,24 @@ METHODS: dict[str, Method] = {
         ),
     ]
 }
+CONVERGED = "_converged"  # name suffix of a CBV run's coefficients fitted to convergence
+METHODS.update(
+    {
+        f"{name}{CONVERGED}": Method(
+            f"{name}{CONVERGED}",
+            "diagnostic",
+            f"{name}'s model with its alphas fitted to convergence, weights held at their end",
+            strategy="cbv_converge",
+            base=name,
+        )
+        for name in ("cbv_study", "cbv_study_free")
+    }
+)
+
+
+def converged(name: str) -> str:
+    """The name of a CBV method's companion whose alphas are fitted to convergence."""
+    return get_method(f"{name}{CONVERGED}").name
 
 
 def get_method(name: str) -> Method:

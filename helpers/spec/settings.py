@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from helpers.errors import UserError
 
 CLASS_WEIGHTS = ("auto", "none")
+PRECISIONS = ("fp32", "bf16")  # bf16: autocast where native (helpers/models/precision.py)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # extra resume points every N steps (0: at validations)
     class_weight: str = "auto"  # "auto": balanced loss when a class is under 30%; "none"
     patience: int = 0  # stop after this many validations without improvement (0: never)
+    precision: str = "fp32"  # "bf16": matrix products in bfloat16 where the device has them
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "evals_per_epoch", "eval_batch_size"):
@@ -49,6 +51,11 @@ class TrainConfig:
             raise UserError(
                 f"train setting class_weight must be one of {', '.join(CLASS_WEIGHTS)}, "
                 f"got {self.class_weight!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise UserError(
+                f"train setting precision must be one of {', '.join(PRECISIONS)}, "
+                f"got {self.precision!r}"
             )
         if int(self.patience) < 0:
             raise UserError(f"train setting patience must be >= 0, got {self.patience}")
@@ -69,17 +76,31 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TuneConfig:
-    """Grids from which each method's learning rates are chosen on validation (macro-F1)."""
+    """How each trained method's learning rates are chosen on validation (helpers.study.search).
 
-    lr: tuple[float, ...]  # weight learning rates tried for every trained method
-    alpha_lr: tuple[float, ...] = ()  # CBV coefficient learning rates, tried at the chosen lr
+    Every trained method gets ``trials`` trials on a log ladder from its own starting rate
+    (the profile's rate times the method's ``lr_scale``), ``step`` apart, extended past an edge
+    until its choice is interior (or the trials run out: then flagged). A trial's score is the
+    mean validation score over the profile's first ``seeds`` seeds, at ``delta``.
+    """
+
+    trials: int = 5  # per method, the same for every trained method
+    step: float = 10**0.5  # ratio between neighbouring rungs of the ladder
+    seeds: int = 2  # fits averaged per trial (the profile's first seeds)
     delta: float | None = None  # the shift tuned at; None: the profile's largest delta
-    seed: int | None = None  # the seed tuned at; None: the profile's first seed
+    # "experiment": each tuned alone; "family": one choice per task family, its trials spread
+    # over the family's experiments (each trial then averages one fit per experiment)
+    pool: str = "experiment"
 
     def __post_init__(self):
-        for name in ("lr", "alpha_lr"):
-            values = getattr(self, name)
-            if not all(isinstance(v, (int, float)) and 0 < v < math.inf for v in values):
-                raise UserError(f"tune setting {name} must list numbers > 0, got {values}")
-        if not self.lr:
-            raise UserError("tune setting lr needs at least one learning rate")
+        if int(self.trials) < 1 or int(self.seeds) < 1:
+            raise UserError(
+                f"tune settings trials and seeds must be at least 1, got {self.trials}, "
+                f"{self.seeds}"
+            )
+        if not 1 < float(self.step) < math.inf:
+            raise UserError(f"tune setting step must be a ratio > 1, got {self.step}")
+        if self.pool not in ("experiment", "family"):
+            raise UserError(f"tune setting pool must be experiment or family, got {self.pool!r}")
+        if self.delta is not None and not 0 <= float(self.delta) <= 1:
+            raise UserError(f"tune setting delta must lie in [0, 1], got {self.delta}")

@@ -12,14 +12,17 @@ import math
 from dataclasses import MISSING, fields
 
 from helpers.errors import UserError
+from helpers.paths import check_name
+from helpers.spec.cluster import TEXT, WHOLE, ClusterConfig
 from helpers.spec.corpora import declaration
 from helpers.spec.methods import METHODS
-from helpers.spec.settings import TrainConfig
+from helpers.spec.settings import PRECISIONS, TrainConfig
 
 TOP = ("tasks", "experiments", "profiles")
-EXPERIMENT_KEYS = {"task": True, "source": True, "target": True, "max_length": False}
-SIZES = ("n_source_train", "n_train", "n_val", "n_test")
-TUNE_KEYS = ("lr", "alpha_lr", "delta", "seed")
+OPTIONAL_TOP = ("cluster",)  # where worker jobs run (helpers.spec.cluster)
+SIZES = ("n_source_train", "n_train", "n_val", "n_test")  # a profile's, or an experiment's own
+EXPERIMENT_KEYS = ("task", "source", "target", "max_length", "family", *SIZES)
+TUNE_KEYS = ("trials", "step", "seeds", "delta", "pool")
 AXIS_KEYS = ("experiments", "methods", "values", "delta")
 
 
@@ -127,7 +130,7 @@ def _profile(value, where: _Where) -> None:
         raise (where / "seeds").fail(f"expected a list of seeds, got {_shown(seeds)}", "e.g. [0]")
     for i, s in enumerate(seeds):
         integer(s, where / f"seeds[{i}]", low=0)
-    for key in ("deltas", "curve_deltas"):
+    for key in ("deltas", "curve_deltas", "core_deltas"):
         if key in value:
             ds = value[key]
             if not isinstance(ds, list) or not ds:
@@ -142,13 +145,27 @@ def _profile(value, where: _Where) -> None:
         _train(value[key], where / key)
     for key in ("surgical", "cbv"):
         _methods(value[key], where / key)
+    if "core" in value:
+        _methods(value["core"], where / "core")
+    integer(value.get("few_seeds"), where / "few_seeds", null=True)
+    integer(value.get("test_pool_cap"), where / "test_pool_cap", low=2, null=True)
     tune = value.get("tune")
     if tune is not None:
-        _keys(_mapping(tune, where / "tune", "tuning grids"), TUNE_KEYS, ("lr",), where / "tune")
-        for key in ("lr", "alpha_lr"):
-            for i, v in enumerate(tune.get(key) or []):
-                number(v, where / "tune" / f"{key}[{i}]")
+        _keys(_mapping(tune, where / "tune", "tuning settings"), TUNE_KEYS, (), where / "tune")
+        for key in ("trials", "seeds"):
+            if key in tune:
+                integer(tune[key], where / "tune" / key)
+        if "step" in tune:
+            number(tune["step"], where / "tune" / "step", low=1.0)
+        if tune.get("delta") is not None:
+            number(tune["delta"], where / "tune" / "delta", 0.0, 1.0)
+    if value.get("precision", "fp32") not in PRECISIONS:
+        raise (where / "precision").fail(
+            f"expected one of {', '.join(PRECISIONS)}, got {_shown(value['precision'])}",
+            "write fp32 or bf16 (bf16 falls back to fp32 where the device lacks it)",
+        )
     for name, axis in (value.get("axes") or {}).items():
+        check_name("axis", name, str(where / "axes"))
         w = where / "axes" / name
         _keys(
             _mapping(axis, w, "axis settings"), AXIS_KEYS, ("experiments", "methods", "values"), w
@@ -163,12 +180,57 @@ def _experiment(value, where: _Where, tasks: dict) -> None:
             raise where.fail(f"missing key {k!r}", f"add {k}: a corpus name or a declared file")
         declaration(value[k], str(where / k))
     integer(value.get("max_length"), where / "max_length", null=True)
+    for key in SIZES:
+        if key in value:
+            integer(value[key], where / key, null=True)
+    if "family" in value and not isinstance(value["family"], str):
+        raise (where / "family").fail(f"expected a name, got {_shown(value['family'])}", "fix it")
     if value["task"] not in tasks and value.get("max_length") is None:
         raise (where / "task").fail(
             f"task {value['task']!r} is not under tasks:",
             f"add it there with its max_length, or give this experiment max_length:, "
             f"or use one of: {', '.join(tasks)}",
         )
+
+
+def _text(value, where: _Where) -> None:
+    if not isinstance(value, str):
+        raise where.fail(f"expected text, got {_shown(value)}", "write it as text")
+
+
+def _cluster(value, where: _Where) -> None:
+    """The ``cluster:`` section: YAML types here, values by the dataclass (the flags' check)."""
+    if value is None:  # every key commented out
+        return
+    spec = [f.name for f in fields(ClusterConfig)]
+    _keys(_mapping(value, where, "cluster settings"), spec, (), where)
+    for key, v in value.items():
+        if key in TEXT:
+            _text(v, where / key)
+        elif key in WHOLE:
+            integer(v, where / key, low=WHOLE[key][0], null=WHOLE[key][1])
+    setup = value.get("setup", [])
+    if not isinstance(setup, list):
+        raise (where / "setup").fail(
+            f"expected a list of shell lines, got {_shown(setup)}", 'e.g. ["module load cuda"]'
+        )
+    for i, line in enumerate(setup):
+        _text(line, where / f"setup[{i}]")
+    sbatch = (
+        _mapping(value["sbatch"], where / "sbatch", "sbatch parameters")
+        if "sbatch" in value
+        else {}
+    )
+    for key, v in sbatch.items():
+        _text(key, where / "sbatch" / str(key))
+        if not isinstance(v, str | int) or v is False:
+            raise (where / "sbatch" / key).fail(
+                f"expected text, a number or true, got {_shown(v)}", "true writes a bare flag"
+            )
+    try:
+        ClusterConfig.from_yaml(value)
+    except UserError as e:
+        raise where.fail(str(e), "fix the value") from None
 
 
 def check_config(raw, path) -> dict:
@@ -178,12 +240,15 @@ def check_config(raw, path) -> dict:
         raise UserError(f"{path}: the file is empty; restore it with `git checkout {path}`")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with {', '.join(TOP)}; see the README")
-    _keys(raw, TOP, TOP, _Where(path, "(top level)"))
+    _keys(raw, TOP + OPTIONAL_TOP, TOP, _Where(path, "(top level)"))
     tasks = _mapping(raw["tasks"], top / "tasks", "task names to max_length")
     for name, length in tasks.items():
         integer(length, top / "tasks" / name)
     for name, spec in _mapping(raw["experiments"], top / "experiments", "experiments").items():
+        check_name("experiment", name, str(top / "experiments"))
         _experiment(spec, top / "experiments" / name, tasks)
     for name, spec in _mapping(raw["profiles"], top / "profiles", "profiles").items():
+        check_name("profile", name, str(top / "profiles"))
         _profile(spec, top / "profiles" / name)
+    _cluster(raw.get("cluster"), top / "cluster")
     return raw

@@ -2,18 +2,19 @@
 
 Runs are shared out between workers through per-run locks (``helpers.study.lock``): every
 worker walks the same runs in the same order, skips the stored ones and those another live
-worker holds, and comes back to the latter until they are stored.
+worker holds, and comes back to the latter until they are stored. Tuning and the design axes
+go through the same claim-and-wait path, so any number of workers end together, cleanly.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from helpers.data.mixing import check_delta
 from helpers.spec.methods import get_method
-from helpers.study.axes import run_axes
-from helpers.study.experiment import SOURCE, Study
+from helpers.study.axes import axis_runs
+from helpers.study.experiment import Study, family_members
 from helpers.study.lock import work_through
+from helpers.study.plan import Run, SourceRun, plan_grid
 from helpers.study.progress import RunProgress
 from helpers.study.runs import run_method
 from helpers.study.source import curve
@@ -21,85 +22,123 @@ from helpers.study.tuning import tune
 from helpers.training.engine import NonFiniteLossError
 
 
-def run_methods(study: Study, methods, deltas=None, seeds=None, wait: bool = True) -> pd.DataFrame:
-    """Every method x delta x seed, after tuning; a run whose loss turns non-finite is reported
-    and skipped.
-
-    Runs other workers hold are come back to (``wait``) until stored, or left out (listed in
-    ``attrs["pending"]``).
-    """
-    deltas = [check_delta(d) for d in (deltas if deltas is not None else study.profile.deltas)]
-    seeds = list(seeds if seeds is not None else study.profile.seeds)
-    for name in methods:
+def check_methods(methods) -> list[str]:
+    names = list(methods)
+    for name in names:
         get_method(name)  # every name is checked before any training starts
-    tune(study, methods)  # learning rates chosen on validation (stored runs are skipped)
-    items = [(study, name, delta, seed) for seed in seeds for delta in deltas for name in methods]
-    done, pending, failed = run_all(items, wait=wait)
-    frames = [done[i] for i in range(len(items)) if done.get(i) is not None]
+    return names
+
+
+def run_methods(study: Study, methods, wait: bool = True) -> pd.DataFrame:
+    """Every method x delta x seed of one experiment, after tuning: the stored metrics of
+    exactly the plan's runs. A run whose loss turns non-finite is reported and skipped. Runs
+    other workers hold are come back to (``wait``) until stored, or left out (listed in
+    ``attrs["pending"]``); ``attrs["tuning"]``: the tuning table (``tune``)."""
+    methods = check_methods(methods)
+    choices, tuning = tune([study], methods, wait=wait, members=family_members([study]))
+    runs = plan_grid(study, methods, choices.get(study.experiment.name, {}))
+    done, pending, failed = run_all(runs, wait=wait)
+    frames = [done[r] for r in runs if done.get(r) is not None]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    out.attrs["failed"], out.attrs["pending"] = failed, pending
+    out.attrs["failed"], out.attrs["pending"], out.attrs["tuning"] = failed, pending, tuning
     return out
 
 
-def run_items(study: Study, methods=None) -> list[tuple]:
-    """Every run of an experiment in the one order all workers walk: sources, then methods."""
-    p = study.profile
-    items = [(study, SOURCE, 0.0, seed) for seed in p.seeds]
-    names = list(methods) if methods is not None else [*p.surgical, *p.cbv]
-    for name in names:
-        get_method(name)  # every name is checked before any training starts
-    return items + [(study, n, d, s) for s in p.seeds for d in p.deltas for n in names]
+def planned(study: Study, methods, wait: bool = True) -> list[Run]:
+    """The main grid of ``methods`` for one experiment, with the rates tuning chose (tuning
+    first, where it is not stored yet)."""
+    methods = check_methods(methods)
+    choices, _ = tune([study], methods, wait=wait, members=family_members([study]))
+    return plan_grid(study, methods, choices.get(study.experiment.name, {}))
 
 
-def _stored(item: tuple) -> bool:
-    study, name, delta, seed = item
-    config = study.source_config(seed) if name == SOURCE else study.method_config(name, delta, seed)
-    return study.store.is_done(config)
+def run_all(runs: list, wait: bool = True) -> tuple[dict, list, list[str]]:
+    """Compute and store runs (``Run`` or ``SourceRun``), sharing the work with other workers.
 
-
-def run_all(items: list[tuple], wait: bool = True) -> tuple[dict, list, list[str]]:
-    """Compute and store (study, method, delta, seed) items, sharing the work with other workers.
-
-    Returns (stored table by item index, items left to other workers, failed runs). A source
-    item also stores its degradation curve. Prints a line as each run to compute starts.
+    Returns (stored table by run, runs left to other workers, failed runs). A source run also
+    stores its degradation curve. Prints a line as each run to compute starts.
     """
-    failed = []
-    todo = [i for i, item in enumerate(items) if not _stored(item)]
-    progress, started = RunProgress([items[i][1] for i in todo]), set()
+    failed: list[str] = []
+    todo = {r for r in runs if not r.study.store.is_done(r.config)}
+    progress, started = RunProgress([r.method for r in runs if r in todo]), set()
 
-    def do(index: int):
-        study, name, delta, seed = items[index]
-        if index in todo and index not in started:
-            started.add(index)
-            progress.start(f"{study.experiment.name} {name} delta={delta} seed={seed}")
+    def start(run) -> None:
+        if run not in started:  # once: a run held by another worker is come back to
+            started.add(run)
+            progress.start(run.label)
+
+    def do(run):
+        announce = (lambda: start(run)) if run in todo else None
         try:
-            if name == SOURCE:
-                return curve(study, seed)
-            return run_method(study, name, delta, seed)
+            if isinstance(run, SourceRun):
+                if announce:
+                    announce()
+                return curve(run.study, run.seed)
+            return run_method(run, announce)
         except NonFiniteLossError as e:
-            failed.append(f"{study.experiment.name} {name} delta={delta} seed={seed}: {e}")
+            failed.append(f"{run.label}: {e}")
             print(f"skipped: {failed[-1]}")
             return None
 
-    done, pending = work_through(range(len(items)), do, wait=wait)
-    return done, [items[i] for i in pending], failed
+    done, pending = work_through(runs, do, wait=wait)
+    return done, pending, failed
+
+
+def source_runs(studies: list[Study]) -> list[SourceRun]:
+    """Each seed's source run of every study, seeds outermost: workers train different seeds
+    side by side, not one while the other waits."""
+    seeds = sorted({seed for s in studies for seed in s.profile.seeds})
+    return [SourceRun(s, seed) for seed in seeds for s in studies if seed in s.profile.seeds]
 
 
 def run_series(studies: list[Study], methods=None) -> tuple[int, int, list[str]]:
-    """Every run of ``studies`` in the order several workers share best: each seed's source
-    model first (workers train different seeds side by side, not one while the other waits),
-    then tuning, then the grid, then the design axes (with the profile's methods only).
-
-    Returns (runs stored, runs in the grid, failed runs).
-    """
-    items = [i for s in studies for i in run_items(s, methods)]
-    sources = [i for i in items if i[1] == SOURCE]
+    """Every run of ``studies`` in the order several workers share best: the source models,
+    then tuning (one pool of trials over every study), then the grid, then the design axes
+    (with the profile's methods only). Returns (runs stored, runs planned, failed runs)."""
+    sources = source_runs(studies)
     first, _, failed = run_all(sources)
-    for study in studies:  # learning rates chosen on validation before the grid runs
-        tune(study, methods or [*study.profile.surgical, *study.profile.cbv])
-    rest, _, failed_rest = run_all([i for i in items if i[1] != SOURCE])
+    names = {s.experiment.name: check_methods(methods or profile_methods(s)) for s in studies}
+    wanted = sorted({m for ms in names.values() for m in ms})
+    choices, _ = tune(studies, wanted, members=family_members(studies))
+    grid: list[Run] = []
+    for s in studies:
+        grid += plan_grid(s, names[s.experiment.name], choices[s.experiment.name])
+    # seeds outermost across experiments: a run stopped early holds whole seeds of every one
+    grid.sort(key=lambda r: r.seed)
+    rest, _, failed_rest = run_all(grid)
+    stored, total = len(first) + len(rest), len(sources) + len(grid)
     if not methods:
-        for study in studies:  # the design axes of the claims that need one
-            run_axes(study)
+        axes = [r for s in studies for r in axis_runs(s, choices[s.experiment.name])]
+        more, _, failed_axes = run_all(axes)
+        stored, total, failed_rest = (
+            stored + len(more),
+            total + len(axes),
+            failed_rest + failed_axes,
+        )
     failed += failed_rest
-    return len(first) + len(rest) - len(failed), len(items), failed
+    return stored - len(failed), total, failed
+
+
+def run_axes(study: Study, wait: bool = True) -> pd.DataFrame:
+    """The design axes of one experiment (tuning the methods they build on first), stored."""
+    methods = sorted({m for a in study.profile.axes for m in a.methods})
+    choices, _ = tune([study], methods, wait=wait, members=family_members([study]))
+    runs = axis_runs(study, choices.get(study.experiment.name, {}))
+    done, _, _ = run_all(runs, wait=wait)
+    frames = [
+        done[r].assign(axis=r.study.axis, axis_value=_axis_value(r))
+        for r in runs
+        if done.get(r) is not None
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _axis_value(run: Run) -> float:
+    if run.study.axis == "train_size":
+        return float(run.study.size("train"))
+    return float(run.train.alpha_lr if run.train.alpha_lr is not None else run.train.lr)
+
+
+def profile_methods(study: Study) -> list[str]:
+    """The methods of a profile: notebook 02's, then notebook 03's."""
+    return [*study.profile.surgical, *study.profile.cbv]

@@ -1,11 +1,12 @@
 """Workers as cluster jobs through submitit: each job is one ``python -m helpers run`` worker.
 
-submitit (Meta's Slurm launcher) was chosen over Ray because Slurm is what research clusters
+submitit (Meta's Slurm launcher) is the first choice because Slurm is what research clusters
 run, and the work needs no scheduler of its own: whole runs are the unit, workers coordinate
 through per-run locks on the shared store (``helpers.study.lock``), and a job that dies leaves a
 lock that another worker takes over. So a job is simply the ``run`` command; submitit writes the
 sbatch script, submits the array, collects logs under ``<reports>/submitit/`` and reports
 failures. ``cluster="local"`` runs the same jobs as local processes (tests, one machine).
+A cluster that runs Ray instead gets the same worker as Ray tasks (``helpers.study.ray_workers``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from helpers.errors import UserError
 from helpers.paths import ROOT
+from helpers.spec.cluster import ClusterConfig
 
 
 def worker_command(argv: list[str]) -> list[str]:
@@ -22,15 +24,30 @@ def worker_command(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "helpers", "run", *argv]
 
 
+def executor_parameters(options: ClusterConfig) -> dict:
+    """submitit's parameters for one worker job (the slurm_ ones are ignored by its local runs)."""
+    params = {"name": "cbv-run", "timeout_min": options.time_min}
+    params["gpus_per_node"] = options.gpus_per_worker
+    if options.cpus_per_worker:
+        params["cpus_per_task"] = options.cpus_per_worker
+    if options.mem_gb:
+        params["mem_gb"] = options.mem_gb
+    for key in ("partition", "account", "qos"):
+        if getattr(options, key):
+            params[f"slurm_{key}"] = getattr(options, key)
+    if options.setup:
+        params["slurm_setup"] = list(options.setup)
+    if options.sbatch:
+        params["slurm_additional_parameters"] = dict(options.sbatch)
+    return params
+
+
 def submit_workers(
     argv: list[str],
     workers: int,
     log_dir: Path,
+    options: ClusterConfig,
     cluster: str = "slurm",
-    partition: str | None = None,
-    timeout_min: int = 24 * 60,
-    gpus_per_worker: int = 0,
-    cpus_per_worker: int | None = None,
     wait: bool = True,
 ) -> list:
     """Submit ``workers`` jobs, each running ``python -m helpers run <argv>`` on the shared store.
@@ -50,12 +67,7 @@ def submit_workers(
         raise UserError(
             f"{e}; submit from a Slurm login node, or pass --submitit-cluster local"
         ) from e
-    params = {"name": "cbv-run", "timeout_min": timeout_min, "gpus_per_node": gpus_per_worker}
-    if cpus_per_worker:
-        params["cpus_per_task"] = cpus_per_worker
-    if partition:
-        params["slurm_partition"] = partition
-    executor.update_parameters(**params)
+    executor.update_parameters(**executor_parameters(options))
     command = submitit.helpers.CommandFunction(worker_command(argv), cwd=ROOT, verbose=False)
     with executor.batch():  # one Slurm job array
         jobs = [executor.submit(command) for _ in range(workers)]

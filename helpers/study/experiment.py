@@ -9,7 +9,7 @@ not finish.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -17,29 +17,45 @@ import pandas as pd
 
 from helpers.data.corpora import fingerprint
 from helpers.data.encoding import encode
-from helpers.data.mixing import sample_mixture
+from helpers.data.mixing import capped_weights, sample_mixture
+from helpers.data.pools import check_sizes as check_sizes_of
 from helpers.data.pools import experiment_pools
 from helpers.data.schema import Corpus
-from helpers.errors import UserError
 from helpers.files import sha256_cached
 from helpers.models.loading import load_tokenizer
+from helpers.models.precision import compute
 from helpers.paths import data_root as resolve_data_root
 from helpers.paths import require_data_root
 from helpers.spec.corpora import TableCorpus, to_config
-from helpers.spec.experiments import Experiment, Profile, load_experiment, load_profile
+from helpers.spec.experiments import (
+    Experiment,
+    Profile,
+    experiment_names,
+    load_experiment,
+    load_profile,
+    sized,
+)
 from helpers.spec.methods import CODE_VERSION, SOURCE, code_version, get_method
 from helpers.spec.settings import TrainConfig
+from helpers.spec.validation import SIZES
 from helpers.study.progress import bars_wanted
 from helpers.study.store import Store
 
 SHARED_MODELS = "_models"  # store area of models shared across experiments (source models)
-TUNING = "tuning.parquet"  # the tuned learning rates, beside an experiment's runs
 CHECKPOINT = "model"  # folder of a stored model (safetensors, via save_pretrained)
+
+
+# What a view of a study (an axis, tuning) shares with it: the data, not the sizes or the name.
+SHARED = ("tokenizer", "pools", "test_pools", "test_set", "test_subset", "fingerprints")
 
 
 @dataclass
 class Study:
-    """An experiment, a profile, where data come from and where results go."""
+    """An experiment, a profile, where data come from and where results go.
+
+    Immutable in use: the data (pools, tokenizer, encoded test pools) are computed once and
+    shared by every ``view`` of it; models kept in memory live in ``helpers.study.memory``.
+    """
 
     experiment: Experiment
     profile: Profile
@@ -47,11 +63,13 @@ class Study:
     store: Store
     progress: bool = True
     axis: str | None = None  # runs along a design axis are stored under <profile>/<axis>
-    # Fitted models that other runs build on (source models, bases in the method registry),
-    # kept in memory by (method, delta, seed); the source model's delta is 0.
-    kept: dict[tuple, object] = field(default_factory=dict, repr=False)
-    # Training settings chosen on validation per method (helpers.study.tuning fills it).
-    choices: dict[str, dict] = field(default_factory=dict)
+
+    def view(self, axis: str, profile: Profile | None = None) -> Study:
+        """The same experiment and data seen from an axis (its own profile sizes, its own store
+        area ``<profile>/<axis>``): the data computed so far are shared, not redone."""
+        other = replace(self, axis=axis, profile=profile or self.profile)
+        other.__dict__.update({k: self.__dict__[k] for k in SHARED if k in self.__dict__})
+        return other
 
     @cached_property
     def tokenizer(self):
@@ -67,9 +85,16 @@ class Study:
         return tuple(self.pools["train"][0].label_names)
 
     def describe(self) -> pd.DataFrame:
-        """Pool sizes per split and corpus, and the profile's sample sizes."""
+        """Pool sizes per split and corpus, with what cleaning dropped and changed."""
         rows = [
-            {"split": s, "corpus": c.name, "role": role, "examples": len(c.frame)}
+            {
+                "split": s,
+                "corpus": c.name,
+                "role": role,
+                "examples": len(c.frame),
+                "dropped": c.summary.get("raw", len(c.frame)) - len(c.frame),
+                "control characters replaced": c.summary.get("control_char_replaced", 0),
+            }
             for s, pair in self.pools.items()
             for role, c in zip("AB", pair)
         ]
@@ -94,9 +119,32 @@ class Study:
         return encode(frame, self.tokenizer, self.experiment.max_length)
 
     @cached_property
+    def test_pools(self) -> pd.DataFrame:
+        """Both whole test pools, each example with its inclusion ``weight`` in the capped
+        pools the methods are scored on (``test_pool_cap``: rare classes kept whole)."""
+        cap = self.profile.test_pool_cap
+        frames = [
+            c.frame.assign(weight=capped_weights(c.frame["label"].to_numpy(), cap, c.name))
+            for c in self.pools["test"]
+        ]
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
     def test_set(self):
-        """Both whole test pools, encoded: every run is evaluated on all of them once."""
-        return self.encoded(pd.concat([c.frame for c in self.pools["test"]], ignore_index=True))
+        """Both whole test pools, encoded: the source model of Part I is scored on all of it."""
+        return self.encoded(self.test_pools)
+
+    @cached_property
+    def test_subset(self):
+        """The capped test pools, encoded: every method's run is scored on these, with weights."""
+        kept = self.test_pools[self.test_pools["weight"] > 0].reset_index(drop=True)
+        return self.encoded(kept)
+
+    def with_weights(self, preds: pd.DataFrame) -> pd.DataFrame:
+        """Predictions on (a subset of) the test pools, with each example's inclusion weight."""
+        by = self.test_pools.set_index(["source", "id"])["weight"]
+        keys = pd.MultiIndex.from_frame(preds[["source", "id"]])
+        return preds.assign(weight=by.reindex(keys).to_numpy())
 
     def weights(self, delta: float) -> dict[str, float]:
         """Corpus weights of the delta-mixture: (1 - delta) for A, delta for B."""
@@ -117,6 +165,17 @@ class Study:
             )
         }
 
+    @cached_property
+    def compute(self) -> dict[str, str]:
+        """Where runs train and in what precision (part of every key): the profile's precision
+        where this device has it natively, else fp32 (said once)."""
+        return compute(self.profile.train.precision)
+
+    @cached_property
+    def source_compute(self) -> dict[str, str]:
+        """The same for the source model (the profile's precision too, unless set apart)."""
+        return compute(self.profile.source_train.precision, quiet=True)
+
     def base_config(self, seed: int) -> dict:
         e, p = self.experiment, self.profile
         # A declared corpus's settings join the key; built-in names keep their keys unchanged.
@@ -135,6 +194,7 @@ class Study:
             "target": e.target,
             "max_length": e.max_length,
             "seed": seed,
+            "compute": self.compute,
             **declared,
         }
 
@@ -154,8 +214,18 @@ class Study:
             "seed": seed,
             "n_train": p.n_source_train,
             "n_val": p.n_val,
-            "train": p.source_train.to_dict(),
+            "compute": self.source_compute,
+            "train": self.source_train_config(seed).to_dict(),
         }
+
+    def source_train_config(self, seed: int) -> TrainConfig:
+        """How the source model of a seed is trained: its random stream follows the seed."""
+        precision = self.source_compute["precision"]
+        return replace(self.profile.source_train, seed=seed, precision=precision)
+
+    @property
+    def precision(self) -> str:
+        return self.compute["precision"]
 
     def source_model_dir(self, seed: int) -> Path:
         """Where the shared source model of a seed is kept (outside any experiment's runs)."""
@@ -167,45 +237,30 @@ class Study:
             **self.base_config(seed),
             "method": SOURCE,
             "delta": 0.0,
+            "test_pool_cap": self.profile.test_pool_cap,  # its predictions carry the weights
             "code_version": {SOURCE: CODE_VERSION[SOURCE]},
             "source_model": self.source_model_dir(seed).name,
         }
 
-    def train_config(self, method: str, overrides: dict | None = None) -> TrainConfig:
-        """The method's training settings: the profile's, with the tuned (or given) overrides."""
-        grids = self.profile.tune
-        if overrides is None:
-            tuned = grids is not None and get_method(method).tuned_settings(bool(grids.alpha_lr))
-            if tuned and method not in self.choices:
-                self.choices.update(self.stored_choices())
-            if tuned and method not in self.choices:
-                raise RuntimeError(f"{method}: tune before running (helpers.study.tuning.tune)")
-            overrides = self.choices.get(method, {})
-        return replace(get_method(method).train_config(self.profile.train), **overrides)
+    def train_config(self, method: str, seed: int, overrides: dict | None = None) -> TrainConfig:
+        """The method's training settings: the profile's, the method's own, then ``overrides``
+        (the tuned rates, from ``helpers.study.tuning``); the fine-tuning random stream (data
+        order, dropout) follows the seed."""
+        cfg = get_method(method).train_config(self.profile.train)
+        return replace(cfg, seed=seed, precision=self.precision, **(overrides or {}))
 
-    def tuning_path(self) -> Path:
-        """Where the table of tuned learning rates is kept, beside the experiment's runs."""
-        return self.store.root / self.experiment.name / self.profile.name / TUNING
-
-    def stored_choices(self) -> dict[str, dict]:
-        """The choices of an earlier tuning, read back from its table ({} when there is none)."""
-        if not self.tuning_path().exists():
-            return {}
-        chosen = pd.read_parquet(self.tuning_path()).query("chosen")
-        return {m: dict(zip(g["setting"], g["value"])) for m, g in chosen.groupby("method")}
-
-    def method_config(
-        self, method: str, delta: float, seed: int, overrides: dict | None = None
-    ) -> dict:
+    def method_config(self, method: str, delta: float, seed: int, train: TrainConfig) -> dict:
+        """A method's run: what it is, the data and sizes it sees and how it is trained."""
         return {
             **self.base_config(seed),
             "method": method,
             "delta": delta,
             "method_spec": get_method(method).to_dict(),
             "code_version": code_version(method),
-            "train": self.train_config(method, overrides).to_dict(),
+            "train": train.to_dict(),
             "sizes": {s: self.size(s) for s in ("train", "validation")},
             "test": {c.name: len(c.frame) for c in self.pools["test"]},  # whole pools
+            "test_pool_cap": self.profile.test_pool_cap,  # each scored on at most this many
             "source_run": self.store.run_dir(self.source_config(seed)).name,
         }
 
@@ -222,8 +277,9 @@ def open_study(
     ``progress``: per-step training bars; None shows them where someone watches live (a
     terminal, JupyterLab), never in logs or the report runner's kernels.
     """
-    prof = load_profile(profile)
-    exp = load_experiment(experiment, prof)
+    base = load_profile(profile)
+    exp = load_experiment(experiment, base)
+    prof = sized(base, exp)  # with the experiment's own sample sizes, if it sets any
     progress = bars_wanted() if progress is None else progress
     # Declared files need no data root; built-in corpora (and the hub cache) live under one.
     root = resolve_data_root(data_root) if _declared_only(exp) else require_data_root(data_root)
@@ -232,39 +288,44 @@ def open_study(
     return study
 
 
+def family_members(studies: list[Study]):
+    """``members(study)``: every experiment of the study's task family under the same profile,
+    data and store (the studies given are reused; the others opened), for tuning by family."""
+
+    def members(study: Study) -> list[Study]:
+        mine = {s.experiment.name: s for s in studies if s.profile.name == study.profile.name}
+        family = []
+        for name in experiment_names():
+            if load_experiment(name).group != study.experiment.group:
+                continue
+            if name not in mine:
+                reports = study.store.root.parent
+                mine[name] = open_study(name, study.profile.name, study.data_root, reports, False)
+            family.append(mine[name])
+        return family
+
+    return members
+
+
 def _declared_only(e: Experiment) -> bool:
     return e.source_data is not None and e.target_data is not None
 
 
 def check_sizes(study: Study) -> None:
-    """Raise before any training when a profile's sample size exceeds what a pool holds.
-
-    Mixtures span delta = 0 (all A) to delta = 1 (all B), so each size must fit both pools.
-    """
-    p = study.profile
-    wanted = {"train": p.n_train, "validation": p.n_val, "test": p.n_test}
-    for split, n in wanted.items():
-        a, b = study.pools[split]
-        if n is not None and n > min(len(a.frame), len(b.frame)):
-            raise UserError(
-                f"profile {p.name!r} asks for {split} mixtures of {n}, but the "
-                f"{split} pools hold {len(a.frame)} ({a.name}) and {len(b.frame)} "
-                f"({b.name}); set n_{'val' if split == 'validation' else split} to "
-                f"at most {min(len(a.frame), len(b.frame))} or null in "
-                "experiments.yaml"
-            )
-    a_train = study.pools["train"][0]
-    if p.n_source_train is not None and p.n_source_train > len(a_train.frame):
-        raise UserError(
-            f"profile {p.name!r} asks for {p.n_source_train} source training "
-            f"examples, but {a_train.name} holds {len(a_train.frame)}; lower "
-            "n_source_train or set it to null in experiments.yaml"
-        )
+    """Raise before any training when a sample size of the study (its profile's, and those of
+    the training-size axis) exceeds what a pool holds."""
+    p, e = study.profile, study.experiment
+    check_sizes_of(e, study.pools, {k: getattr(p, k) for k in SIZES})
+    for axis in p.axes:
+        if axis.name == "train_size" and e.name in axis.experiments:
+            asked = {"n_train": int(max(axis.values))}
+            check_sizes_of(e, study.pools, asked, f"axis train_size of profile {p.name!r}")
 
 
-def stored(study: Study, table: str = "metrics", methods=None) -> pd.DataFrame:
-    """A stored table of this experiment and profile, optionally for some methods only."""
-    frame = study.store.collect(table, [study.experiment.name], study.profile.name)
+def stored(study: Study, table: str = "metrics", methods=None, keys=None) -> pd.DataFrame:
+    """A stored table of this experiment and profile, optionally for some methods only, and
+    for the runs of a plan only (``keys``: e.g. ``set(run_methods(...)["run_key"])``)."""
+    frame = study.store.collect(table, [study.experiment.name], study.profile.name, keys)
     if methods is not None and len(frame):
         frame = frame[frame["method"].isin(list(methods))]
     return frame.reset_index(drop=True)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from helpers.files import full_disk_named
 from helpers.study.store import Store, run_key
 from helpers.training.ranks import agree, barrier, is_main
 
@@ -32,6 +33,15 @@ STALE_AFTER = 300.0  # seconds without a heartbeat before another host's lock co
 HEARTBEAT = 30.0  # seconds between heartbeats: ten chances before STALE_AFTER
 POLL = 5.0  # seconds between re-checks of runs held by other workers
 LOCKS = ".locks"
+
+
+IDLE = {"seconds": 0.0}  # this worker's time spent waiting for runs others hold (the bench)
+
+
+def wait_for_others(poll: float = POLL) -> None:
+    """Sleep while other workers hold the runs this one needs, and count it as idle."""
+    time.sleep(poll)
+    IDLE["seconds"] += poll
 
 
 class Busy(Exception):
@@ -128,10 +138,14 @@ class RunLock:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 return False  # another worker claimed it in between
-            with os.fdopen(fd, "w") as f:
-                json.dump(_owner(), f)
-                f.flush()
-                os.fsync(f.fileno())
+            try:  # an empty lock file would read as a live holder: never leave one
+                with full_disk_named(path), os.fdopen(fd, "w") as f:
+                    json.dump(_owner(), f)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
             self.path = path
             for _, old in gens:  # the dead holders' files
                 old.unlink(missing_ok=True)
@@ -241,5 +255,5 @@ def work_through(
         if len(pending) != said:  # one line per change, not one per poll
             log(f"waiting for {len(pending)} run(s) held by other workers ...")
             said = len(pending)
-        time.sleep(poll)
+        wait_for_others(poll)
     return results, pending

@@ -17,6 +17,7 @@ from helpers.models.loading import load_classifier
 from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
 from helpers.study.lock import claim, work_through
+from helpers.study.memory import CHECKED, recall, remember, slot
 from helpers.study.progress import RunProgress
 from helpers.study.store import run_key
 from helpers.training.checkpoints import clear_resume, load_model, save_model
@@ -40,7 +41,7 @@ def _train_source(study: Study, seed: int, run) -> None:
         study.encoded(train),
         study.encoded(val),
         study.label_names,
-        study.profile.source_train,
+        study.source_train_config(seed),
         study.progress,
         resume_dir=folder / "resume",
     )
@@ -70,25 +71,28 @@ def source_model(study: Study, seed: int):
 
     Raises ``Busy`` while another worker trains or evaluates it.
     """
-    key = (SOURCE, 0.0, seed)
-    if key not in study.kept:  # the model, shared by every view of the study (tuning, axes)
-        study.kept[key] = _shared_model(study, seed)
-    model = study.kept[key]
+    key = slot(study.store, run_key(study.source_model_config(seed)))
+    model = recall(key)  # the model, shared by every view of the study (tuning, axes)
+    if model is None:
+        model = _shared_model(study, seed)
+        remember(key, model)
     config = study.source_config(seed)
-    stored = ("stored", run_key(config))  # this view's run of it, checked once per process
-    if stored in study.kept:
+    stored = slot(study.store, run_key(config))  # this experiment's run, checked once
+    if stored in CHECKED:
         return model
     with claim(study.store, config) as run:
         if run.todo:
             run.fence()
             if is_main():
                 # Per-corpus test predictions: every mixture's metric follows from these two.
-                preds = predict(model, study.test_set, study.profile.train.eval_batch_size)
-                metrics = test_metrics(preds, study.label_names, study.profile.n_boot, seed)
-                shared = study.store.run_dir(study.source_model_config(seed))
-                history = pd.read_parquet(shared / "history.parquet")
+                batch = study.profile.train.eval_batch_size
+                preds = predict(model, study.test_set, batch, precision=study.precision)
+                preds = study.with_weights(preds)  # which the methods' capped pools keep
+                whole = preds.drop(columns="weight")  # Part I reads the whole pools
+                metrics = test_metrics(whole, study.label_names, study.profile.n_boot, seed)
+                history = study.store.load(study.source_model_config(seed), "history")
                 study.store.save(config, metrics, {"predictions": preds, "history": history})
-    study.kept[stored] = True
+    CHECKED.add(stored)
     return model
 
 
@@ -135,6 +139,7 @@ def curve(study: Study, seed: int) -> pd.DataFrame:
 def _curve(study: Study, seed: int) -> pd.DataFrame:
     e, p = study.experiment, study.profile
     preds = study.store.load(study.source_config(seed), "predictions")
+    preds = preds.drop(columns="weight", errors="ignore")  # Part I: the whole pools, as drawn
     nan = {"ci_low": float("nan"), "ci_high": float("nan")}
     majority = int(study.pools["train"][0].frame["label"].mode().iat[0])
     frames = [

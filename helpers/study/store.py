@@ -23,7 +23,7 @@ import pandas as pd
 
 from helpers.errors import UserError
 from helpers.files import sha256_text, write_json, write_table
-from helpers.paths import ROOT, reports_root
+from helpers.paths import ROOT, inside, reports_root
 from helpers.study.manifest import MANIFEST, problem, read_manifest, table_file, write_manifest
 
 VERSIONED = ("torch", "transformers", "numpy", "pandas")  # recorded beside every result
@@ -63,11 +63,11 @@ class Store:
     """Run folders under ``<reports>/store/<experiment>/<profile>/<key>``."""
 
     def __init__(self, root: str | os.PathLike | None = None):
-        self.root = reports_root(root) / "store"
+        self.root = inside(reports_root(root), "store")
         self._reported: set[Path] = set()  # runs already reported as failing verification
 
     def run_dir(self, config: dict) -> Path:
-        return self.root / config["experiment"] / config["profile"] / run_key(config)
+        return inside(self.root, config["experiment"], config["profile"], run_key(config))
 
     def _trusted(self, folder: Path) -> bool:
         """Whether a run's manifest verifies; a run that fails is reported once, then redone."""
@@ -125,19 +125,23 @@ class Store:
         return pd.read_parquet(folder / table_file(name))
 
     def collect(
-        self, name: str = "metrics", experiments=None, profile: str | None = None
+        self, name: str = "metrics", experiments=None, profile: str | None = None, keys=None
     ) -> pd.DataFrame:
-        """Concatenate one table over every verified run (optionally filtered).
+        """Concatenate one table over every verified run (optionally filtered: experiments, a
+        profile's area, and ``keys``, the run keys of a plan: ``helpers.study.inventory``).
 
         Rows are identified by the run's config in its manifest, not by the editable
         config.json; a run that fails verification is reported and left out.
         """
         frames = []
-        for path in sorted(self.root.glob(f"*/{profile or '*'}/*/{MANIFEST}")):
+        pattern = inside(".", "*", profile or "*", "*", MANIFEST)  # a name cannot climb out
+        for path in sorted(self.root.glob(pattern.as_posix())):
             folder = path.parent
-            area = folder.parent.parent.name
+            area = folder.relative_to(self.root).parts[0]  # axis runs sit a level deeper
             if area.startswith("_") or (experiments and area not in experiments):
                 continue  # "_" areas hold shared pieces (source models), not experiments' runs
+            if keys is not None and folder.name not in keys:
+                continue  # outside the plan: an earlier configuration's run
             if not self._trusted(folder):
                 continue
             manifest = read_manifest(folder)

@@ -1,162 +1,184 @@
 """Every method at its best: learning rates chosen on validation, then used for every seed.
 
-At one shift and one seed (the profile's ``tune`` section: by default its largest delta and its
-first seed), each trained method is run once per point of a small grid of weight learning rates;
-CBV variants then try a grid of coefficient learning rates at their chosen rate. The choice is
-the highest validation macro-F1; ties go to the point nearest the profile's default. Trials are
-scored on validation only: the test pools are neither looked at nor paid for. Tuning runs are
-stored apart (profile ``<profile>/tuning``) so the main grid holds only final runs; the worker
-that fitted the chosen trial keeps its model in memory and stores it as that seed's final run at
-that delta (evaluated on the test pools, not trained again; should that worker die first, the
-main grid trains it again from the same seed), and reruns skip them all. The table of choices is
-stored beside the experiment's runs as ``tuning.parquet``.
+Each trained method of each experiment gets the same budget of trials on a log ladder of
+learning rates from its own start, extended past an edge until its choice is interior
+(``helpers.study.search``). A trial is scored on the validation mixture at the tuning delta (by
+default the profile's largest), as the mean over the profile's first ``tune.seeds`` seeds: only
+validation is looked at, and the test pools are not paid for. Trials are stored as runs of their
+own (profile ``<profile>/tuning``), so a rerun replays every search from the store without
+training, and several workers share the trials of every experiment and method as one pool of
+work: only a stage that needs an earlier choice (the coefficients' rate at the chosen weights'
+rate, a method built on a tuned base) waits for it.
+
+``tune`` returns the choices; nothing else holds them. The main grid's runs take them explicitly.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from dataclasses import replace
-from functools import partial
 
 import pandas as pd
 
-from helpers.files import write_table
-from helpers.spec.methods import METHODS, bases, get_method
+from helpers.spec.methods import METHODS, get_method
 from helpers.study.experiment import Study
-from helpers.study.lock import work_through
+from helpers.study.lock import Busy, wait_for_others, work_through
+from helpers.study.plan import Run, frozen, plan_run
 from helpers.study.progress import PREFIX
-from helpers.study.runs import memory_key, run_method
+from helpers.study.runs import run_method
+from helpers.study.search import MethodSearch
 from helpers.training.engine import NonFiniteLossError
-from helpers.training.strategies import Adapted
+
+Choices = dict[str, dict[str, dict]]  # experiment -> method -> overrides (setting -> value)
 
 
-class _Held:
-    """The trial models one worker keeps in memory while it tunes one method: its best new
-    trial so far and the previous setting's choice, never more, however large the grid (a base
-    method's trials also sit in ``study.kept`` until its choice, then only the chosen one
-    stays). Ranks are the choice's own order, so the chosen trial is held by the worker that
-    fitted it."""
-
-    def __init__(self) -> None:
-        self.models: dict[tuple, Adapted] = {}
-        self.best: tuple | None = None  # (rank, key) of the best trial fitted in this grid
-        self.chosen: tuple | None = None
-
-    def offer(self, key: tuple, rank: tuple, adapted: Adapted) -> None:
-        if self.best is not None and rank <= self.best[0]:
-            return
-        if self.best is not None and self.best[1] != self.chosen:
-            self.models.pop(self.best[1], None)
-        self.models[key], self.best = adapted, (rank, key)
-
-    def choose(self, key: tuple) -> None:
-        """Keep only the chosen trial's model (none if another worker fitted it)."""
-        self.models = {key: self.models[key]} if key in self.models else {}
-        self.chosen, self.best = key, None
-
-
-def _with_bases(names) -> list[str]:
+def with_bases(names) -> list[str]:
     """The methods and the bases they build on, bases first, in registry order."""
     wanted = set(names) | {get_method(n).base for n in names if get_method(n).base}
     return [n for n in METHODS if n in wanted]
 
 
-def tune(study: Study, methods) -> pd.DataFrame:
-    """Choose the learning rates of ``methods`` (and their bases) and keep them in the study.
-
-    Tidy result: experiment, method, setting, value, val_<metric>, seconds, chosen.
-    """
-    grids, profile = study.profile.tune, study.profile
-    if grids is None:
-        return pd.DataFrame()
-    delta = grids.delta if grids.delta is not None else max(profile.deltas)
-    seed = grids.seed if grids.seed is not None else profile.seeds[0]
-    metric = profile.train.select_metric
-    trials = replace(study, axis="tuning", kept=study.kept, choices=study.choices)
-    rows = []
-
-    def trial(name: str, overrides: dict, rank: tuple, held: _Held, tried: set) -> tuple:
-        """Validation score and cost of one grid point (Busy while another worker runs it)."""
-        shown = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
-        line = f"{PREFIX}tuning {study.experiment.name} {name}: {shown}"
-        announce = partial(print, line, file=sys.stderr, flush=True)  # once this worker claims it
-        key = memory_key(trials, name, delta, seed, overrides)
-        tried.add(key)
-        fitted: list[Adapted] = []
-        try:
-            stored = run_method(
-                trials, name, delta, seed, overrides, announce, test=False, fitted=fitted.append
-            )
-        except NonFiniteLossError:
-            return -math.inf, float("nan")  # the rate diverged
-        value = stored.set_index(["split", "metric"])["value"]
-        score = float(value[("validation", metric)])
-        if fitted:
-            held.offer(key, (score, *rank), fitted[0])
-        return score, float(value[("cost", "seconds")])
-
-    for name in _with_bases(methods):
-        chosen: dict = {}
-        held, tried = _Held(), set()
-        for setting in get_method(name).tuned_settings(bool(grids.alpha_lr)):
-            default = getattr(get_method(name).train_config(profile.train), setting)
-            values = list(getattr(grids, setting))
-
-            def near(v: float, default=default) -> float:
-                return -abs(math.log(v / default)) if default > 0 else 0.0
-
-            # Several workers share the grid: each point is run by one, the others wait for it.
-            # A point's rank is the choice's order: score, then nearness, then the larger value.
-            def point(v, name=name, base=chosen, setting=setting, held=held, tried=tried):
-                return trial(name, {**base, setting: v}, (near(v), v), held, tried)
-
-            results, _ = work_through(values, point)
-            scored = []
-            for value in values:
-                score, seconds = results[value]
-                scored.append(((score, near(value)), value))
-                row = {"method": name, "setting": setting, "value": value}
-                row.update({f"val_{metric}": score, "seconds": seconds})
-                rows.append({**row, "context": {**chosen, setting: value}})
-            (best_score, _), best = max(scored)
-            chosen[setting] = best
-            held.choose(memory_key(trials, name, delta, seed, chosen))
-            for row in rows:
-                if row["method"] == name and row["setting"] == setting:
-                    row["chosen"] = row["value"] == best
-        study.choices[name] = chosen
-        final = memory_key(study, name, delta, seed, None)
-        for key in tried - {final}:  # a base's losing trials: nothing builds on them
-            study.kept.pop(key, None)
-        model = held.models.get(final)  # this worker's, if it fitted the chosen trial
-        if chosen and best_score > -math.inf and model is not None:
-            _final_run(study, name, delta, seed, final, model)
-    table = pd.DataFrame(rows)
-    if len(table):
-        table = table.assign(
-            experiment=study.experiment.name,
-            profile=profile.name,
-            delta=delta,
-            seed=seed,
-            context=table["context"].astype(str),
-        )
-        path = study.tuning_path()
-        if path.exists():  # keep the choices of methods tuned by earlier calls
-            kept = pd.read_parquet(path)
-            table = pd.concat([kept[~kept["method"].isin(table["method"])], table])
-        write_table(path, table.reset_index(drop=True))
-    return table
+def tuning_point(study: Study) -> tuple[float, tuple[int, ...]]:
+    """The delta and the seeds trials are fitted at."""
+    grid, profile = study.profile.tune, study.profile
+    delta = grid.delta if grid.delta is not None else max(profile.deltas)
+    return float(delta), tuple(profile.seeds[: grid.seeds])
 
 
-def _final_run(study: Study, name: str, delta: float, seed: int, key: tuple, model) -> None:
-    """Store the chosen trial, which this worker fitted and holds, as the main grid's run at its
-    delta and seed: evaluated on the test pools, not trained again. Only the holder does this;
-    a worker without the model leaves the cell to the main grid, which finds it stored (or, if
-    the holder died first, trains it again from the same seed)."""
-    study.kept.setdefault(key, model)
+def fits(pool: list[Study]) -> list[tuple[Study, int]]:
+    """The (experiment, seed) fits every trial of a pool averages: each experiment of the pool
+    at least once and at least ``tune.seeds`` fits, the seeds taken in turn (three review
+    experiments and two seeds: dvd at seed 0, electronics at 1, kitchen at 0)."""
+    _, seeds = tuning_point(pool[0])
+    n = max(len(seeds), len(pool))
+    return [(pool[j % len(pool)], seeds[j % len(seeds)]) for j in range(n)]
+
+
+def trial_runs(pool: list[Study], method: str, overrides: dict, choices: Choices) -> list[Run]:
+    """The fits of one trial: the method with ``overrides`` at the tuning delta, stored apart
+    (``<profile>/tuning``); a base it builds on is the main grid's run of the same fit."""
+    out = []
+    for study, seed in fits(pool):
+        delta, _ = tuning_point(study)
+        area = "tuning" if study.axis is None else f"{study.axis}/tuning"
+        view = study.view(area, study.profile)
+        base = get_method(method).base
+        mine = choices.get(study.experiment.name, {})
+        base_run = None if base is None else plan_run(study, base, delta, seed, mine)
+        out.append(Run(view, method, delta, seed, frozen(overrides), base_run, test=False))
+    return out
+
+
+def pools(studies: list[Study], members=None) -> list[list[Study]]:
+    """The groups of experiments tuned together: each experiment alone (``tune.pool``
+    "experiment"), or every experiment of its task family ("family": the choices are the
+    family's, the trials spread over its experiments; ``members(study)`` gives the family's
+    studies, opened alike, which may go beyond those asked)."""
+    out: dict[str, list[Study]] = {}
+    for s in studies:
+        if s.profile.tune.pool == "family" and members is not None:
+            out.setdefault(s.experiment.group, members(s))
+        else:
+            out[s.experiment.name] = [s]
+    return list(out.values())
+
+
+class _Search:
+    """One method of one pool of experiments being tuned."""
+
+    def __init__(self, pool: list[Study], method: str):
+        self.pool, self.method = pool, method
+        self.search = MethodSearch(pool[0].profile, method)
+        self.seconds: dict[tuple, float] = {}
+
+    def ready(self, choices: Choices) -> bool:
+        base = get_method(self.method).base
+        return base is None or all(base in choices[s.experiment.name] for s in self.pool)
+
+
+class NotStored(Busy):
+    """A trial a dry replay needs is not in the store (it never trains)."""
+
+
+def _fit(run: Run, dry: bool = False) -> tuple[float, float]:
+    """(validation score, seconds) of one fit of a trial; a diverged fit scores -inf."""
+    if dry and not run.study.store.is_done(run.config):
+        raise NotStored(run.label)
+    line = f"{PREFIX}tuning {run.label}"
     try:
-        work_through([name], lambda n: run_method(study, n, delta, seed))
-    finally:
-        if name not in bases():  # bases stay: the methods built on them reuse them
-            study.kept.pop(key, None)
+        stored = run_method(run, lambda: print(line, file=sys.stderr, flush=True))
+    except NonFiniteLossError:
+        return -math.inf, float("nan")
+    value = stored.set_index(["split", "metric"])["value"]
+    return float(value[("validation", run.train.select_metric)]), float(value[("cost", "seconds")])
+
+
+def tune(
+    studies: list[Study], methods, wait: bool = True, dry: bool = False, members=None
+) -> tuple[Choices, pd.DataFrame]:
+    """Choose the learning rates of ``methods`` (and their bases) in every study.
+
+    Returns (choices, table); the table is tidy: experiment, method, setting, value, rung,
+    score (mean validation score of the trial), chosen, at_edge, overrides. ``dry``: replay the
+    searches from the stored trials only, never training (a method whose search is not complete
+    in the store has no choice then). ``members``: the studies of a study's task family (for
+    ``tune.pool: family``; without it each experiment is tuned alone).
+    """
+    wait = wait and not dry
+    studies = [s for s in studies if s.profile.tune is not None]
+    groups = pools(studies, members)
+    choices: Choices = {s.experiment.name: {} for g in groups for s in g}
+    tuned = [m for m in with_bases(methods) if get_method(m).tuned_settings()]
+    untuned = {m: {} for m in with_bases(methods) if m not in tuned}
+    for name in choices:  # methods with nothing to tune run at their defaults
+        choices[name].update(untuned)
+    searches = [_Search(g, m) for g in groups for m in tuned]
+    said = None
+    while any(not x.search.done for x in searches):
+        items = []
+        for x in searches:
+            if not x.search.done and x.ready(choices):
+                for overrides in x.search.proposals():
+                    runs = trial_runs(x.pool, x.method, overrides, choices)
+                    items += [(x, i, r) for i, r in enumerate(runs)]
+        done, pending = work_through(items, lambda item: _fit(item[2], dry), wait=False)
+        progressed = _tell(items, done, choices)
+        if not progressed:
+            if not wait:
+                break
+            if len(pending) != said:
+                print(f"waiting for {len(pending)} tuning run(s) held by other workers ...")
+                said = len(pending)
+            wait_for_others()
+    asked = {s.experiment.name for s in studies}
+    return {k: v for k, v in choices.items() if k in asked}, _table(searches)
+
+
+def _tell(items: list, done: dict, choices: Choices) -> bool:
+    """Hand every trial whose fits are all in its mean score; record finished choices."""
+    trials: dict[tuple, list] = {}
+    for item in items:
+        x, _i, run = item
+        trials.setdefault((x, run.overrides), []).append(item)
+    progressed = False
+    for (x, overrides), group in trials.items():
+        results = [done.get(item) for item in group]
+        if any(r is None for r in results):
+            continue
+        x.search.tell(dict(overrides), sum(score for score, _ in results) / len(results))
+        x.seconds[overrides] = sum(sec for _, sec in results)
+        progressed = True
+        if x.search.done:
+            for study in x.pool:
+                choices[study.experiment.name][x.method] = dict(x.search.chosen)
+    return progressed
+
+
+def _table(searches: list[_Search]) -> pd.DataFrame:
+    rows = [
+        {"experiment": study.experiment.name, "profile": study.profile.name, **row}
+        for x in searches
+        for study in x.pool
+        for row in x.search.rows()
+    ]
+    return pd.DataFrame(rows)

@@ -11,9 +11,7 @@ Nothing here pickles: tensors go through safetensors, everything else through JS
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -22,13 +20,15 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
 from helpers.errors import UserError
-from helpers.files import sha256_file, write_json, write_text
+from helpers.files import sha256_file, staged_folder, write_json, write_text
 
 # Our own progress bars say what is happening; the per-file load/save bars only add noise.
 transformers.utils.logging.disable_progress_bar()
 
 DIGESTS = "sha256.json"
 LATEST = "LATEST"
+# A stored model's weights: one file, or (a model over 50 GB) the index of its shards.
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 
 
 class CheckpointError(UserError):
@@ -60,20 +60,25 @@ def verify(folder: Path, fix: str) -> None:
 
 
 def save_model(model, folder: Path) -> None:
-    """Save a plain Hugging Face model as safetensors, with digests of every file."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # A unique staging folder: two processes saving at once never share one.
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
-    model.save_pretrained(tmp, safe_serialization=True)
-    _write_digests(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    """Save a plain Hugging Face model as safetensors, with digests of every file.
+
+    Written in a staging folder of its own, removed should the save fail (a full disk).
+    """
+    with staged_folder(folder) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        _write_digests(tmp)
 
 
 def load_model(folder: Path):
-    """Load a model saved by ``save_model`` after checking its digests."""
-    verify(folder, f"delete {folder.parent} and rerun to train it again")
-    return AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+    """Load a model saved by ``save_model`` after checking its digests and its weights file."""
+    fix = f"delete {folder.parent} and rerun to train it again"
+    verify(folder, fix)
+    if not any((folder / name).is_file() for name in WEIGHTS):
+        raise CheckpointError(f"checkpoint {folder} holds no {WEIGHTS[0]}; {fix}")
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+    except OSError as e:  # a config or weights file transformers cannot read
+        raise CheckpointError(f"checkpoint {folder} cannot be loaded ({e}); {fix}") from None
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
@@ -110,17 +115,17 @@ def save_resume(folder: Path, model, optimizer, progress: dict, best: dict | Non
     """Write a resume point: trainable weights, optimiser, best weights, progress (JSON)."""
     step = progress["step"]
     target = folder / f"step-{step:07d}"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    save_file(trainable_state(model), target / "weights.safetensors")
-    tensors, meta = _flatten_optimizer(optimizer)
-    save_file(tensors, target / "optimizer.safetensors")
-    if best is not None:
-        save_file({k: v.contiguous() for k, v in best.items()}, target / "best.safetensors")
-    (target / "progress.json").write_text(json.dumps({**progress, "optimizer": meta}))
-    _write_digests(target)
+    with staged_folder(target) as tmp:
+        save_file(trainable_state(model), tmp / "weights.safetensors")
+        tensors, meta = _flatten_optimizer(optimizer)
+        save_file(tensors, tmp / "optimizer.safetensors")
+        if best is not None:
+            save_file({k: v.contiguous() for k, v in best.items()}, tmp / "best.safetensors")
+        (tmp / "progress.json").write_text(json.dumps({**progress, "optimizer": meta}))
+        _write_digests(tmp)
     write_text(folder / LATEST, target.name)
-    for old in folder.glob("step-*"):  # keep only the published point
+    # Keep only the published point (and no staging folder a killed process left behind).
+    for old in [*folder.glob("step-*"), *folder.glob(".step-*.tmp")]:
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
 

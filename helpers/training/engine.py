@@ -1,7 +1,7 @@
 """The one training engine behind every method: plain subsets, CBV, LP-FT, Auto-RGN.
 
-Built on Accelerate rather than transformers' Trainer. Accelerate gives device placement, bf16
-autocast on GPUs and unchanged scale-out under ``accelerate launch``, while leaving the loop
+Built on Accelerate rather than transformers' Trainer. Accelerate gives device placement and
+unchanged scale-out under ``accelerate launch``, while leaving the loop
 ours, which the project needs: the frozen-prefix feature cache (layers below the first trainable
 one run once per data set, not once per step), separate optimiser groups with their own warm-up
 for CBV coefficients, per-group learning-rate scales for Auto-RGN, and a hook after every step
@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from helpers.data.encoding import Encoded, collate, train_batches
 from helpers.evaluation.predictions import score
+from helpers.models.precision import autocast
 from helpers.spec.settings import TrainConfig
 from helpers.training.checkpoints import clear_resume, load_resume, save_resume, trainable_state
 from helpers.training.plan import ALPHA, WEIGHT, Plan, trainable_parameters
@@ -57,15 +58,14 @@ class FitResult:
 
 
 def make_accelerator() -> Accelerator:
-    """bf16 autocast on GPUs, full precision on CPUs; scale-out comes from `accelerate launch`."""
+    """Device placement and scale-out (`accelerate launch`); precision is the run's own
+    (``TrainConfig.precision``, one ``autocast`` for training and evaluation alike)."""
     cuda = torch.cuda.is_available()
     # Under several processes Accelerate wraps the model in DDP, which averages gradients. Its
     # buffer broadcast is switched off: these encoders hold only constant buffers (position ids),
     # and the frozen-prefix path swaps modules out, leaving DDP nothing to broadcast (a crash).
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
-    return Accelerator(
-        mixed_precision="bf16" if cuda else "no", cpu=not cuda, kwargs_handlers=[ddp]
-    )
+    return Accelerator(mixed_precision="no", cpu=not cuda, kwargs_handlers=[ddp])
 
 
 def class_weights(labels: np.ndarray, num_labels: int, rule: str) -> torch.Tensor | None:
@@ -120,7 +120,9 @@ def fit(
     if prefix:
         key = fingerprint(model, prefix.layers, prefix.depth)  # the prefix weights, hashed once
         feats = {
-            id(data): CACHE.features(model, prefix.layers, prefix.depth, data, device, key)
+            id(data): CACHE.features(
+                model, prefix.layers, prefix.depth, data, device, key, cfg.precision
+            )
             for data in (train, val)
         }
 
@@ -152,13 +154,14 @@ def fit(
     clipped = trainable_parameters(plan, WEIGHT)
 
     def logits(data: Encoded, index) -> torch.Tensor:
-        if prefix:
-            return from_prefix(core, prefix.layers, prefix.depth, feats[id(data)], run)(index)
-        batch = collate(data, index)
-        return run(
-            input_ids=batch["input_ids"].to(device),
-            attention_mask=batch["attention_mask"].to(device),
-        ).logits
+        with autocast(cfg.precision, device):
+            if prefix:
+                return from_prefix(core, prefix.layers, prefix.depth, feats[id(data)], run)(index)
+            batch = collate(data, index)
+            return run(
+                input_ids=batch["input_ids"].to(device),
+                attention_mask=batch["attention_mask"].to(device),
+            ).logits
 
     def train_mode():
         model.train()
@@ -167,7 +170,7 @@ def fit(
 
     def validate() -> dict[str, float]:
         forward = (lambda _, idx: logits(val, idx)) if prefix else None
-        return score(core, val, label_names, cfg.eval_batch_size, device, forward=forward)
+        return score(core, val, label_names, cfg.eval_batch_size, device, forward, cfg.precision)
 
     rows, best_score, best_step, best, stale = [], -math.inf, -1, None, 0
     first_step = 0

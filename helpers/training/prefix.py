@@ -23,6 +23,7 @@ from helpers.data.encoding import Encoded, collate, eval_batches, pad
 from helpers.errors import UserError
 from helpers.evaluation.predictions import model_device, predict
 from helpers.models.layers import LayerGroups, get_module, set_module
+from helpers.models.precision import autocast
 
 
 class _PassThroughEmbeddings(nn.Module):
@@ -96,9 +97,11 @@ def compute_prefix(
     data: Encoded,
     batch_size: int = 128,
     device=None,
+    precision: str = "fp32",
 ) -> list[torch.Tensor]:
     """Hidden states after the first ``depth`` layers, one [length, hidden] tensor per example
-    (kept on the CPU; ``device``: where the model runs, by default where it is)."""
+    (kept on the CPU; ``device``: where the model runs, by default where it is), computed in
+    the run's ``precision``."""
     device = device or model_device(model)
     last = groups.paths[f"layer.{depth - 1}"][-1] if depth else groups.paths["embeddings"][-1]
     captured = {}
@@ -115,7 +118,8 @@ def compute_prefix(
         for index in eval_batches(data, batch_size):
             batch = {k: v.to(device) for k, v in collate(data, index).items() if k != "labels"}
             try:
-                model(**batch)
+                with autocast(precision, device):
+                    model(**batch)
             except _Captured:
                 pass
             for j, i in enumerate(index):
@@ -159,19 +163,28 @@ class PrefixCache:
         self.computed = 0  # examples run through a prefix (for the benchmark's accounting)
 
     def features(
-        self, model, groups, depth, data: Encoded, device=None, key: str | None = None
+        self,
+        model,
+        groups,
+        depth,
+        data: Encoded,
+        device=None,
+        key: str | None = None,
+        precision: str = "fp32",
     ) -> list[torch.Tensor]:
         """Prefix features for every example of ``data``, computing only the missing ones.
 
-        ``key`` is the prefix's ``fingerprint`` when the caller has it already.
+        ``key`` is the prefix's ``fingerprint`` when the caller has it already; features of
+        another ``precision`` are other numbers, so they are kept apart.
         """
-        key = key or fingerprint(model, groups, depth)
+        key = f"{key or fingerprint(model, groups, depth)}:{precision}"
         table = self.store.setdefault(key, {})
         self.store.move_to_end(key)
         names = list(zip(data.sources, data.ids, map(len, data.input_ids)))
         missing = [i for i, name in enumerate(names) if name not in table]
         if missing:
-            feats = compute_prefix(model, groups, depth, data.subset(missing), device=device)
+            subset = data.subset(missing)
+            feats = compute_prefix(model, groups, depth, subset, device=device, precision=precision)
             table.update(zip((names[i] for i in missing), feats))
             self.computed += len(missing)
             added = sum(f.numel() * f.element_size() for f in feats)
@@ -214,12 +227,19 @@ def from_prefix(model: nn.Module, groups: LayerGroups, depth: int, feats, run=No
 
 
 def predict_from_prefix(
-    model: nn.Module, groups: LayerGroups, depth: int, data: Encoded, batch_size: int = 128
+    model: nn.Module,
+    groups: LayerGroups,
+    depth: int,
+    data: Encoded,
+    batch_size: int = 128,
+    precision: str = "fp32",
 ) -> pd.DataFrame:
     """``predict`` that runs the first ``depth`` layers through ``CACHE``: each example's prefix
     features are computed once per prefix weights (by fingerprint, so any model is exact), and
     every later model with the same frozen prefix (other deltas, tuning trials) runs only the
     layers above it. The same numbers as ``predict`` up to float rounding (the prefix may have
     been computed in other batches, padded otherwise)."""
-    logits = from_prefix(model, groups, depth, CACHE.features(model, groups, depth, data))
-    return predict(model, data, batch_size, forward=lambda _batch, index: logits(index))
+    feats = CACHE.features(model, groups, depth, data, precision=precision)
+    logits = from_prefix(model, groups, depth, feats)
+    forward = lambda _batch, index: logits(index)  # noqa: E731
+    return predict(model, data, batch_size, forward=forward, precision=precision)

@@ -35,7 +35,8 @@ def fit_probe(model, train: Encoded, label_names, cfg: TrainConfig) -> FitResult
     model.eval()  # frozen features and a deterministic objective: no dropout anywhere
     # Every supported head reads the first token only, so its input is one vector per example
     # (exact: tests/test_methods.py checks it against the full forward pass).
-    hidden = torch.stack([f[0] for f in CACHE.features(model, layers, depth, train)])[:, None]
+    feats = CACHE.features(model, layers, depth, train, precision=cfg.precision)
+    hidden = torch.stack([f[0] for f in feats])[:, None].float()
     mask = torch.ones(hidden.shape[:2], dtype=torch.long)
     labels = torch.tensor(train.labels)
     weights = class_weights(train.labels, len(label_names), cfg.class_weight)

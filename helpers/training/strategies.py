@@ -22,6 +22,7 @@ from helpers.models.cbv import CBVModel, wrap
 from helpers.models.layers import layer_groups
 from helpers.spec.methods import Method
 from helpers.spec.settings import TrainConfig
+from helpers.training.converge import converge_alphas
 from helpers.training.engine import FitResult, fit
 from helpers.training.plan import ALPHA, ParamGroup, Plan, split_decay, subset_plan
 from helpers.training.probe import fit_probe
@@ -208,9 +209,21 @@ def fit_wise_ft(method: Method, x: FitInputs) -> Adapted:
     scores = {}
     for a in grid:
         model.set_alphas(alphas_at(a))
-        scores[a] = score(model, x.val, x.label_names, x.cfg.eval_batch_size)[x.cfg.select_metric]
+        scored = score(
+            model, x.val, x.label_names, x.cfg.eval_batch_size, None, None, x.cfg.precision
+        )
+        scores[a] = scored[x.cfg.select_metric]
     model.set_alphas(alphas_at(max(grid, key=lambda a: (scores[a], a))))
     return Adapted(model, [], model.alphas())
+
+
+def fit_cbv_converge(method: Method, x: FitInputs) -> Adapted:
+    """The base CBV run's model with its coefficients fitted to convergence, weights held at
+    their end point (``helpers.training.converge``): how far the alphas were from their own
+    optimum after the standard budget, and what that distance costs."""
+    model = copy.deepcopy(x.reuse(method.base).model)
+    result = converge_alphas(model, x.train, x.label_names, x.cfg)
+    return Adapted(model, [result], model.alphas())
 
 
 STRATEGIES = {
@@ -221,6 +234,7 @@ STRATEGIES = {
     "cbv_joint": fit_cbv_joint,
     "cbv_two_stage": fit_cbv_two_stage,
     "wise_ft": fit_wise_ft,
+    "cbv_converge": fit_cbv_converge,
 }
 
 

@@ -50,10 +50,11 @@ def machine() -> dict:
     }
 
 
-def matmul_peak(size: int | None = None, repeats: int = 5) -> dict:
-    """The machine's matrix-multiply rate: the best of ``repeats`` square matmuls (2 n^3 FLOPs)."""
+def matmul_peak(size: int | None = None, repeats: int = 5, dtype=None) -> dict:
+    """The machine's matrix-multiply rate: the best of ``repeats`` square matmuls (2 n^3 FLOPs),
+    in ``dtype`` (default: bfloat16 on a GPU, float32 on a CPU)."""
     dev = device()
-    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
     n = size or (8192 if dev.type == "cuda" else 2048)
     gen = torch.Generator(device=dev).manual_seed(0)
     a = torch.randn(n, n, device=dev, dtype=dtype, generator=gen)

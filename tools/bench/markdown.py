@@ -230,13 +230,14 @@ def _scaleout(result: dict) -> list[str]:
         f"`python -m helpers run --profile {s['profile']} --experiments {s['experiment']}` on "
         "a fresh store per layout; whole command, start-up included.",
         "",
-        "| layout | wall time (s) | runs stored | speed-up |",
-        "|---|---|---|---|",
+        "| layout | wall time (s) | runs stored | speed-up | worker time idle |",
+        "|---|---|---|---|---|",
     ]
     for r in s["rows"]:
         failed = " (FAILED)" if r["failed"] else ""
         lines.append(
-            f"| {r['layout']}{failed} | {r['seconds']:.1f} | {r['runs']} | {r['speedup']:.2f}x |"
+            f"| {r['layout']}{failed} | {r['seconds']:.1f} | {r['runs']} | {r['speedup']:.2f}x "
+            f"| {r.get('idle_share', float('nan')):.0%} |"
         )
     return lines
 

@@ -52,19 +52,41 @@ def time_scaleout(
             start = time.perf_counter()
             procs = [
                 subprocess.Popen(
-                    c, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                    c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
                 )
                 for c in procs_cmds
             ]
-            errors = [p.communicate()[1] for p in procs]
+            outs = [p.communicate() for p in procs]
+            errors = [err for _, err in outs]
+            idle = sum(_idle_seconds(out) for out, _ in outs)
             seconds = time.perf_counter() - start
             runs = len(list((Path(tmp) / "r").glob("store/*/*/*/config.json")))
         failed = any(p.returncode for p in procs)
         if failed:
             log(f"  {layout}: FAILED\n{errors[0][-1500:].decode(errors='replace')}")
-        log(f"  {layout}: {seconds:.1f} s, {runs} runs stored")
-        rows.append({"layout": layout, "seconds": seconds, "runs": runs, "failed": failed})
+        # the share of the workers' time spent waiting for runs another worker held
+        idle_share = idle / (seconds * len(procs_cmds)) if seconds > 0 else float("nan")
+        log(
+            f"  {layout}: {seconds:.1f} s, {runs} runs stored, {idle_share:.0%} of worker time idle"
+        )
+        rows.append(
+            {
+                "layout": layout,
+                "seconds": seconds,
+                "runs": runs,
+                "failed": failed,
+                "idle_share": idle_share,
+            }
+        )
     base = rows[0]["seconds"]
     for row in rows:
         row["speedup"] = base / row["seconds"]
     return {"profile": profile, "experiment": experiment, "methods": methods, "rows": rows}
+
+
+def _idle_seconds(stdout: bytes) -> float:
+    """A worker's "idle: N s of ..." line (``python -m helpers run`` prints it last), else 0."""
+    for line in stdout.decode(errors="replace").splitlines():
+        if line.startswith("idle: "):
+            return float(line.split()[1])
+    return 0.0

@@ -1,0 +1,68 @@
+"""The plan's run keys, and the stored runs outside it (stale: an earlier configuration).
+
+Every report reads exactly the runs of the current plan: the source runs, the tuning trials
+(their searches replayed from the store, never trained), the main grid and the design axes of
+the profile as experiments.yaml now defines it. A stored run whose key is not among them was
+computed under another configuration (a changed setting, corpus or code version): it is never
+shown, and ``python -m helpers store prune`` lists it (``--dry-run``) or removes it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers.spec.methods import get_method
+from helpers.study.adaptation import profile_methods, source_runs
+from helpers.study.axes import axis_runs
+from helpers.study.experiment import Study, family_members
+from helpers.study.manifest import MANIFEST
+from helpers.study.plan import plan_grid
+from helpers.study.tuning import pools, trial_runs, tune
+
+
+def planned_keys(studies: list[Study]) -> tuple[set[str], list[str]]:
+    """Every run key of the studies' plan, and the methods whose tuning is not yet stored
+    (their runs' keys are unknown until it is: they are left out)."""
+    keys = {r.key for r in source_runs(studies)}
+    missing: list[str] = []
+    methods = sorted({m for s in studies for m in profile_methods(s)})
+    members = family_members(studies)
+    choices, table = tune(studies, methods, dry=True, members=members)
+    for s in studies:
+        mine = choices.get(s.experiment.name, {})
+        known = [m for m in profile_methods(s) if m in mine]
+        names = [m for m in known if get_method(m).base is None or get_method(m).base in mine]
+        missing += [f"{s.experiment.name} {m}" for m in profile_methods(s) if m not in names]
+        keys |= {r.key for r in plan_grid(s, names, mine)}
+        keys |= {r.key for r in axis_runs(s, mine, dry=True)}
+    group = {s.experiment.name: pool for pool in pools(studies, members) for s in pool}
+    everyone = {name: c for name, c in choices.items()}
+    for pool in group.values():  # the pool members' own choices, for their bases' keys
+        for s in pool:
+            everyone.setdefault(s.experiment.name, choices.get(pool[0].experiment.name, {}))
+    for row in table.drop_duplicates(["method", "setting", "rung"] + ["experiment"]).itertuples():
+        runs = trial_runs(group[row.experiment], row.method, row.overrides, everyone)
+        keys |= {r.key for r in runs}
+    return keys, missing
+
+
+def stale_runs(studies: list[Study]) -> list[Path]:
+    """Stored run folders of these experiments and their profile's areas outside the plan."""
+    keys, _ = planned_keys(studies)
+    out = []
+    for s in studies:
+        area = s.store.root / s.experiment.name / s.profile.name
+        for manifest in sorted(area.rglob(MANIFEST)):
+            if manifest.parent.name not in keys:
+                out.append(manifest.parent)
+    return out
+
+
+def prune(studies: list[Study], dry_run: bool = True) -> list[Path]:
+    """List (``dry_run``) or remove the stale runs; returns them."""
+    stale = stale_runs(studies)
+    if not dry_run:
+        for folder in stale:
+            shutil.rmtree(folder)
+    return stale
