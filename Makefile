@@ -27,16 +27,18 @@ report: data
 	$(PY) -m helpers report --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
 
 # The committed reference run (results/, its stored tables) rendered into reports/: trains
-# nothing, and leaves `git status` clean (a figure is rewritten only when its bytes change).
+# nothing (--stored-only: a run not stored is listed, never computed, and runs are read under
+# the compute they were made with), and leaves `git status` clean (a figure is rewritten only
+# when its bytes change).
 results: data
-	$(PY) -m helpers report --profile reference --results-dir results --data-dir $(DATA_DIR) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
+	$(PY) -m helpers report --profile reference --stored-only --results-dir results --data-dir $(DATA_DIR) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
 
 # The committed reference run (three seeds at the quick profile's sizes) into results/: stored
 # runs are skipped, so it can be completed in pieces; then the README's results from it.
 WORKERS ?= 2  # the fastest layout on this 2-core CPU: two workers at one thread (README, measured)
 reference: data
 	$(PY) -m helpers run --profile reference --workers $(WORKERS) --data-dir $(DATA_DIR) --reports-dir results $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
-	$(PY) -m helpers readme --profile reference --results-dir results
+	$(PY) -m helpers readme --profile reference --results-dir results --data-dir $(DATA_DIR)
 
 test: setup
 	$(PY) -m pytest -q

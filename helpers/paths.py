@@ -20,6 +20,7 @@ DATA_ENV = "CBV_DATA_DIR"
 EXPERIMENTS_ENV = "CBV_EXPERIMENTS"  # another experiments file (notebook kernels inherit it)
 REPORTS_ENV = "CBV_REPORTS_DIR"
 FIGURES_ENV = "CBV_FIGURES_DIR"
+STORED_ONLY_ENV = "CBV_STORED_ONLY"  # "1": read the stored runs, train nothing (make results)
 # The profile whose figures are committed under figures/ and shown in the README; every other
 # profile (and any run on declared data) writes under <reports>/figures/<profile>/ instead.
 PUBLISHED_PROFILE = "reference"

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.__main__ import _bench, build_parser
+from helpers.__main__ import build_parser
+from helpers.commands import _bench
 from helpers.data.encoding import encode
 from helpers.errors import UserError
 from helpers.evaluation.predictions import predict

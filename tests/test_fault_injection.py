@@ -28,9 +28,10 @@ from helpers.errors import UserError
 from helpers.files import sha256_file
 from helpers.paths import ROOT
 from helpers.study.adaptation import run_methods
-from helpers.study.experiment import open_study, stored
+from helpers.study.experiment import open_study
 from helpers.study.plan import Run
 from helpers.study.source import degradation
+from helpers.study.store import stored
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
 BOOKS_NEG = "amazon_multidomain/sorted_data_acl/books/negative.review"

@@ -9,11 +9,14 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_paired
 
 from helpers.report.inference import (
+    ALPHA,
     EXACT_UNITS,
+    difference_verdict,
     estimate,
     heterogeneity,
     holm,
-    holm_levels,
+    holm_family,
+    interval_level,
     sign_flip,
     tost,
 )
@@ -59,15 +62,82 @@ def test_tost_on_flat_data_is_statsmodels_ttost():
     assert tost(estimate({"e": x + 0.02}), 0.01) > 0.5  # a true 0.02 is not equivalent
 
 
-def test_holm_is_statsmodels_and_its_levels_are_the_step_down_thresholds():
+def test_holm_is_statsmodels_over_both_tests_of_every_row():
     p = np.array([0.01, 0.04, np.nan, 0.03, 0.005])
     finite = p[np.isfinite(p)]
     expected = multipletests(finite, method="holm")[1]
     got = holm(p)
     assert np.isnan(got[2]) and np.allclose(got[np.isfinite(p)], expected)
-    levels = holm_levels(p)
-    assert levels[4] == pytest.approx(0.05 / 4) and levels[1] == pytest.approx(0.05)
-    assert levels[0] == pytest.approx(0.05 / 3) and np.isnan(levels[2])
+    other = np.array([0.5, 0.001, np.nan, 0.2, 0.9])  # the opposite verdicts' tests
+    own, opposite = holm_family(p, other)
+    both = np.concatenate([p, other])
+    ref = multipletests(both[np.isfinite(both)], method="holm")[1]
+    assert np.allclose(np.concatenate([own, opposite])[np.isfinite(both)], ref)
+    # a p of 0.04 alone would pass; among eight tests it does not
+    assert opposite[1] < ALPHA and own[1] > ALPHA
+
+
+def test_the_shown_interval_agrees_with_the_holm_verdict():
+    rng = np.random.default_rng(7)
+    ests = [estimate({"e": rng.normal(mu, 0.02, 12)}) for mu in (0.016, 0.017, 0.0)]
+    p = np.array([e.p_value() for e in ests])
+    adjusted = holm(p)
+    for est, raw, adj in zip(ests, p, adjusted):
+        low, high = est.interval(interval_level(raw, adj))
+        assert (low > 0 or high < 0) == (adj < ALPHA)
+
+
+def test_verdicts_follow_the_adjusted_tests():
+    up = estimate({"e": np.array([0.02, 0.03, 0.025, 0.028, 0.022, 0.031])})
+    down = estimate({"e": -np.array([0.02, 0.03, 0.025, 0.028, 0.022, 0.031])})
+    assert difference_verdict(up, 0.01, 1.0) == "supported"
+    assert difference_verdict(down, 0.01, 1.0) == "contradicted"
+    assert difference_verdict(up, 0.2, 0.01) == "equivalent"
+    assert difference_verdict(up, 0.2, 0.2) == "inconclusive"
+
+
+def test_two_strata_have_welchs_degrees_of_freedom_as_scipy_computes_them():
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(0.0, 0.01, 7), rng.normal(0.0, 0.04, 4)
+    est = estimate({"a": a, "b": -b})  # the df of a mean of two strata is Welch's
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert est.df == pytest.approx(ref.df)
+    assert est.effect == pytest.approx((a.mean() - b.mean()) / 2)
+    assert est.var_seed == pytest.approx((a.var(ddof=1) / 7 + b.var(ddof=1) / 4) / 4)
+
+
+def test_experiments_sharing_source_models_are_one_unit_per_seed():
+    rng = np.random.default_rng(9)
+    shared = rng.normal(0.02, 0.03, 10)  # each seed's source model moves both experiments
+    x = pd.Series(shared + rng.normal(0, 0.002, 10), index=range(10))
+    y = pd.Series(shared + rng.normal(0, 0.002, 10), index=range(10))
+    z = pd.Series(rng.normal(0.0, 0.03, 10), index=range(10))
+    flat = estimate({"x": x, "y": y, "z": z})
+    clustered = estimate({"x": x, "y": y, "z": z}, clusters={"x": "A", "y": "A", "z": "z"})
+    assert clustered.effect == pytest.approx(flat.effect)  # the same experiments, weighted
+    assert clustered.n == 20 and flat.n == 30  # 10 seeds of A, 10 of z
+    assert clustered.var_seed > 1.5 * flat.var_seed  # the shared part is no longer averaged
+    one = estimate({"x": x, "y": y}, clusters={"x": "A", "y": "A"})
+    ref = stats.ttest_1samp((x + y) / 2, 0.0)
+    assert one.p_value() == pytest.approx(ref.pvalue) and one.df == pytest.approx(9)
+
+
+def test_a_single_seed_stratum_is_left_out_not_counted_without_variance():
+    est = estimate({"a": np.full(6, 0.015) + np.arange(6) * 1e-3, "b": np.array([0.2])})
+    assert est.dropped == 1 and est.n == 6
+    assert est.effect == pytest.approx(0.0175)
+
+
+def test_the_exact_test_weighs_strata_as_the_effect_does_and_knows_its_floor():
+    a, b = np.array([0.01, 0.03, 0.02]), np.array([-0.2, -0.1])  # 3 and 2 seeds
+    est = estimate({"a": a, "b": b})
+    assert est.exact and est.effect == pytest.approx((a.mean() + b.mean()) / 2)
+    w = np.r_[np.full(3, 1 / 6), np.full(2, 1 / 4)]
+    flips = np.array(np.meshgrid(*[[1, -1]] * 5)).T.reshape(-1, 5)
+    means = flips @ (w * np.r_[a, b])
+    assert est.p_value() == pytest.approx(np.mean(np.abs(means) >= abs(est.effect) - 1e-12))
+    assert est.detectable(0.05) == np.inf  # 2 / 2^5 = 0.0625: no effect reaches 0.05
+    assert np.isfinite(estimate({"a": np.arange(6.0)}).detectable(0.05))
 
 
 def test_strata_weigh_equally_and_their_variances_add():
@@ -90,14 +160,32 @@ def test_heterogeneity_known_answers():
     assert same.tau == 0 and same.low == 0
     assert same.p_below(0.03, np.full(3, 0.02), v) < 0.05  # agree well within a 0.03 margin
     y = np.array([0.0, 0.05, 0.10])
-    # equal sampling variances: the Paule-Mandel tau^2 is the sample variance less v
+    # equal sampling variances: the Paule-Mandel tau^2 is the sample variance less v, and the
+    # Q-profile bounds are S / chi2 quantiles less v (S: the sum of squared deviations)
     spread = heterogeneity(y, v)
     assert spread.tau == pytest.approx(np.sqrt(y.var(ddof=1) - v[0]))
+    squares = ((y - y.mean()) ** 2).sum()
+    low = squares / stats.chi2.ppf(0.975, 2) - v[0]
+    high = squares / stats.chi2.ppf(0.025, 2) - v[0]
+    assert spread.low == pytest.approx(np.sqrt(low))
+    assert spread.high == pytest.approx(np.sqrt(high))
     assert spread.p_above(0.01, y, v) < 0.05 and spread.low > 0.01
     # coverage of a true tau = 0 by the 95% Q-profile interval
     rng = np.random.default_rng(2)
     covered = [heterogeneity(rng.normal(0, 0.01, 3), v).low == 0 for _ in range(400)]
     assert 0.92 < np.mean(covered) <= 1.0
+
+
+def test_heterogeneity_counts_the_domains_covariance():
+    y = np.array([0.0, 0.03, 0.06])
+    v = np.full(3, 0.015**2)
+    diagonal = heterogeneity(y, np.diag(v))
+    assert diagonal.tau == pytest.approx(heterogeneity(y, v).tau)  # a diagonal matrix: the same
+    # domains that share a source model move together: their differences are measured better,
+    # so the same spread is more heterogeneity than independent errors would say
+    shared = np.diag(v) + 0.8 * 0.015**2 * (np.ones((3, 3)) - np.eye(3))
+    assert heterogeneity(y, shared).tau > diagonal.tau
+    assert heterogeneity(y, shared).q > diagonal.q
 
 
 def pool(n_pos: int, n_neg: int, weight: float | None = None) -> pd.DataFrame:
@@ -147,13 +235,17 @@ def test_capped_pools_weigh_back_to_the_whole_pool():
     assert np.array_equal(w, capped_weights(labels, 1000, "davidson"))  # the same every run
     assert not np.array_equal(w, capped_weights(labels, 1000, "other pool"))
     assert (capped_weights(labels, None, "davidson") == 1).all()
-    # a classifier right on every rare example and 90% of the rest: the weighted confusion of
-    # the capped pool estimates the whole pool's rates without bias
+    # right on every rare example, wrong on most of the common class: weighted and unweighted
+    # accuracy of the kept examples differ by far more than any tolerance, and the point is
+    # exactly the weighted one
     rng = np.random.default_rng(6)
-    pred = np.where(labels == 1, 1, (rng.random(len(labels)) < 0.1).astype(int))
+    pred = np.where(labels == 1, 1, (rng.random(len(labels)) < 0.8).astype(int))
     frame = pd.DataFrame({"id": [f"x{i:05d}" for i in range(len(labels))], "label": labels})
     kept = frame.assign(weight=w)[w > 0]
     preds = kept.assign(source="p", pred=pred[w > 0])
     draws = ExampleDraws({"p": kept}, 500)
     point, _ = RunValues(draws, preds, 2).metric("accuracy", {"p": 1.0})
-    assert point == pytest.approx((pred == labels).mean(), abs=0.02)
+    correct = (preds["pred"] == preds["label"]).to_numpy()
+    weighted = np.average(correct, weights=preds["weight"])
+    assert abs(weighted - correct.mean()) > 0.05
+    assert point == pytest.approx(weighted)

@@ -1,7 +1,7 @@
 """A researcher's own corpora, declared in experiments.yaml: refused early when bad, and run
 through all four notebooks (smoke profile) when good, leaving `git status` unchanged; an
-experiment's own sample sizes, the README's example as written, and the run keys of an
-experiment that sets none."""
+experiment's own sample sizes, the own-data example of docs/data.md as written, and the run
+keys of an experiment that sets none."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def test_a_bad_declaration_is_one_clear_line_before_training(corpora, monkeypatc
 
 @pytest.mark.slow
 def test_a_hand_written_csv_runs_through_all_four_notebooks(corpora, monkeypatch):
-    """The README's worked example: one experiments.yaml entry, four reports, a clean tree."""
+    """The worked example of docs/data.md: one experiments.yaml entry, four reports, clean."""
     folder, books, films = corpora
     before = git_status()
     config = config_with(folder, *declarations(books, films))
@@ -168,12 +168,13 @@ def test_a_hand_written_csv_runs_through_all_four_notebooks(corpora, monkeypatch
     assert git_status() == before  # nothing under figures/ (or anywhere tracked) changed
 
 
-# ------------------------------------------------------------------ sizes, and the README's example
+# ------------------------------------------------------- sizes, and the example of docs/data.md
 
 
 def readme_example() -> tuple[str, dict, list[str]]:
-    """The README's own-data example as written: (experiment name, its entry, CSV columns)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The own-data example of docs/data.md as written: (experiment name, its entry, CSV
+    columns)."""
+    text = (ROOT / "docs" / "data.md").read_text(encoding="utf-8")
     section = text[text.index("### Your own data") :]
     columns = re.search(r"```csv\n(.*?)\n", section).group(1).split(",")
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
@@ -217,7 +218,7 @@ def test_the_readme_example_fits_the_quick_profile_as_written(fixture_data, tmp_
 def test_a_corpus_too_small_for_its_profile_is_one_line_before_any_notebook(
     fixture_data, tmp_path, monkeypatch, capsys
 ):
-    """The README's example without its sizes: refused once, with every size and the fix."""
+    """The example of docs/data.md without its sizes: refused once, with every size and the fix."""
     from helpers.__main__ import main
 
     name, entry, columns = readme_example()
@@ -266,7 +267,10 @@ def test_an_experiments_own_sizes_replace_its_profiles(corpora, monkeypatch):
     monkeypatch.setenv(EXPERIMENTS_ENV, str(config))
     study = open_study("my_shift", "smoke", None, folder / "reports", progress=False)
     assert (study.profile.n_train, study.profile.n_test, study.profile.n_val) == (24, None, 16)
-    assert study.method_config("head", 0.5, 0, {})["sizes"] == {"train": 24, "validation": 16}
+    assert study.method_config("head", 0.5, 0, study.train_config("head", 0))["sizes"] == {
+        "train": 24,
+        "validation": 16,
+    }
     assert len(study.mixture("test", 0.5, 0)) == 40  # null: all both test pools allow
 
 
@@ -285,6 +289,6 @@ def test_a_built_in_experiment_keeps_its_run_keys(fixture_data, tmp_path):
     keys = {
         "source model": run_key(study.source_model_config(0)),
         "source": run_key(study.source_config(0)),
-        "head": run_key(study.method_config("head", 0.5, 0, {})),
+        "head": run_key(study.method_config("head", 0.5, 0, study.train_config("head", 0))),
     }
     assert keys == PINNED_KEYS

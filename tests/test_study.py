@@ -9,8 +9,9 @@ import pytest
 from helpers.errors import UserError
 from helpers.paths import ROOT
 from helpers.study.adaptation import run_methods
-from helpers.study.experiment import open_study, stored
+from helpers.study.experiment import open_study
 from helpers.study.source import degradation
+from helpers.study.store import stored
 
 
 @pytest.fixture(scope="module")

@@ -59,19 +59,24 @@ def figure_links(profile: str, experiments: list[str], root: Path = ROOT) -> lis
 
 
 def readme_results(
-    profile: str, results_dir=None, metric: str = answers.METRIC, figures: bool = True
+    profile: str,
+    results_dir=None,
+    metric: str = answers.METRIC,
+    figures: bool = True,
+    keys=None,
 ) -> str:
     """The README's results section: headline figures and the poster's claims, from the store
-    (the claims table from ``helpers.report.answers``, as notebook 04 and the index print it)."""
+    (the claims table from ``helpers.report.answers``, as notebook 04 and the index print it);
+    only the plan's runs where ``keys`` is given."""
     results = results_root(results_dir, profile)
     store = Store(results)
-    metrics = store.collect("metrics", profile=profile)
+    metrics = store.collect("metrics", profile=profile, keys=keys)
     if metrics.empty:
         raise UserError(
             f"no stored runs of profile {profile!r} under {results}; run `python -m helpers "
             f"report --profile {profile}` first (or pass --results-dir)"
         )
-    found = answers.answers(results, profile, metric)
+    found = answers.answers(results, profile, metric, keys)
     shown = ""
     if figures:
         *degradation, grid, heatmap = figure_links(profile, list(found.experiments))
@@ -86,8 +91,8 @@ def readme_results(
         f"{answers.VERDICTS}\n\n"
         f"{found.markdown()}\n\n"
         f"{answers.legend()}\n\n"
-        f"{one_class_section(store, metrics, profile)}"
-        f"{cost_section(store, metrics, profile)}"
+        f"{one_class_section(store, metrics, profile, keys)}"
+        f"{cost_section(store, metrics, profile, keys)}"
     )
 
 
@@ -108,19 +113,20 @@ def coverage(metrics, profile: str) -> str:
     return text
 
 
-def one_class_section(store, metrics, profile: str) -> str:
+def one_class_section(store, metrics, profile: str, keys=None) -> str:
     """Which runs answer (almost) one class, and whether they are constant classifiers."""
-    flagged = analysis.constant_runs(metrics, store.collect("predictions", profile=profile))
+    predictions = store.collect("predictions", profile=profile, keys=keys)
+    flagged = analysis.constant_runs(metrics, predictions)
     text = f"### Runs that answer one class\n\n{analysis.constant_takeaway(flagged)}\n\n"
     if not flagged.empty:
         text += f"{flagged.round(3).to_markdown(index=False)}\n\n"
     return text
 
 
-def cost_section(store, metrics, profile: str) -> str:
+def cost_section(store, metrics, profile: str, keys=None) -> str:
     """What the stored runs cost, as measured while they ran (wall time per run), and each
     experiment's grid with its tuning against the 30-minute budget."""
-    costs = analysis.run_costs(store, profile)
+    costs = analysis.run_costs(store, profile, keys)
     if costs.empty:
         return ""
     budget = analysis.budget(costs, analysis.complete_experiments(metrics, profile))
@@ -175,10 +181,11 @@ def claims_list() -> str:
 
 
 def update_readme(
-    profile: str, results_dir=None, readme: Path = README, figures: bool = True
+    profile: str, results_dir=None, readme: Path = README, figures: bool = True, keys=None
 ) -> None:
-    """Regenerate the README's results section from the stored runs of a profile, and the
-    claims list of docs/study.md from the registry."""
-    replace_section("results", readme_results(profile, results_dir, figures=figures), readme)
+    """Regenerate the README's results section from the stored runs of a profile (the plan's
+    only where ``keys`` is given), and the claims list of docs/study.md from the registry."""
+    section = readme_results(profile, results_dir, figures=figures, keys=keys)
+    replace_section("results", section, readme)
     if readme == README:
         replace_section("claims", claims_list(), STUDY)

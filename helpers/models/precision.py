@@ -12,6 +12,7 @@ inside the same ``autocast``, so a model is scored in the precision it was train
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,11 @@ import torch
 from helpers.spec.settings import PRECISIONS
 
 CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # /proc/cpuinfo flags (x86, Arm)
+# Pins the compute runs are keyed under ("cpu/bf16"): reading a store made on another machine
+# (a bf16 CPU study read where bf16 is missing, a GPU study read on a CPU). Notebook kernels
+# inherit it; `report --stored-only` sets it from the stored runs.
+COMPUTE_ENV = "CBV_COMPUTE"
+DEVICE_KINDS = ("cpu", "cuda")
 
 
 def device_kind() -> str:
@@ -67,9 +73,34 @@ def resolve_precision(asked: str, kind: str | None = None, quiet: bool = False) 
 
 
 def compute(asked: str, quiet: bool = False) -> dict[str, str]:
-    """What a run's key records of where it ran: the device kind and the precision used."""
+    """What a run's key records of where it ran: the device kind and the precision used
+    (``$CBV_COMPUTE`` where it pins them)."""
+    pinned = pinned_compute()
+    if pinned is not None:
+        return pinned
     kind = device_kind()
     return {"device": kind, "precision": resolve_precision(asked, kind, quiet)}
+
+
+def pinned_compute() -> dict[str, str] | None:
+    """``$CBV_COMPUTE`` ("device/precision") as a compute record, None when unset."""
+    raw = os.environ.get(COMPUTE_ENV, "").strip()
+    if not raw:
+        return None
+    device, _, precision = raw.partition("/")
+    if device not in DEVICE_KINDS or precision not in PRECISIONS:
+        from helpers.errors import UserError
+
+        raise UserError(
+            f"${COMPUTE_ENV} must read device/precision with device one of {DEVICE_KINDS} and "
+            f"precision one of {PRECISIONS} (for example cpu/bf16), got {raw!r}; fix or unset it"
+        )
+    return {"device": device, "precision": precision}
+
+
+def compute_label(record: dict[str, str]) -> str:
+    """A compute record as ``$CBV_COMPUTE`` writes it."""
+    return f"{record['device']}/{record['precision']}"
 
 
 def autocast(precision: str, device: str | torch.device | None = None):

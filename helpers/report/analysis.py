@@ -15,7 +15,7 @@ from helpers.report.claim_registry import MARGIN
 from helpers.report.claims import claims, claims_markdown
 from helpers.report.comparisons import BEST, Paired, final_runs
 from helpers.report.costs import budget, complete_experiments, grid_runs, run_costs
-from helpers.report.inference import difference_verdict, holm, holm_levels
+from helpers.report.inference import difference_verdict, holm_family, tost
 from helpers.report.one_class import ONE_CLASS, constant_runs, constant_takeaway
 from helpers.spec.experiments import AXES
 from helpers.spec.methods import in_family
@@ -160,16 +160,16 @@ def methods_takeaway(summary, paired: Paired, pairs, metric: str = "macro_f1") -
     if not rows:
         return f"**Takeaway** (test {metric}): too few seeds to compare yet (two or more needed)."
     p = [est.p_value() for *_, est in rows]
-    adjusted, levels = holm(p), holm_levels(p)
+    adjusted, equivalent = holm_family(p, [tost(est, MARGIN) for *_, est in rows])
     lines = []
     for delta, g in summary.groupby("delta"):
         best = g.set_index("method")["mean"].idxmax()
         said = []
-        for (d, m, r, est), q, level in zip(rows, adjusted, levels):
+        for (d, m, r, est), q, q_tost in zip(rows, adjusted, equivalent):
             if d != float(delta):
                 continue
             low, high = est.interval()
-            verdict = difference_verdict(est, q, level, MARGIN)
+            verdict = difference_verdict(est, q, q_tost)
             said.append(
                 f"{m} − {r}: {est.effect:+.3f} [{low:+.3f}, {high:+.3f}] over "
                 f"{est.n} seeds, **{verdict}**"
@@ -181,15 +181,19 @@ def methods_takeaway(summary, paired: Paired, pairs, metric: str = "macro_f1") -
         "its 95% interval, seeds as the units).\n\n"
         + "\n".join(lines)
         + f"\n\n*supported*: the method is better (Holm-corrected p below 0.05 across these "
-        f"comparisons); *contradicted*: it is worse; *equivalent*: within ±{MARGIN} at that "
-        "level; *inconclusive*: this run does not tell them apart."
+        f"comparisons and their equivalence tests, one family); *contradicted*: it is worse; "
+        f"*equivalent*: within ±{MARGIN} (two one-sided tests, corrected alike); "
+        "*inconclusive*: this run does not tell them apart."
     )
 
 
-def axis_tables(store, experiments, profile: str) -> dict:
-    """The design axes' stored tables (``helpers.study.axes``), by axis and table name."""
+def axis_tables(store, experiments, profile: str, keys=None) -> dict:
+    """The design axes' stored tables (``helpers.study.axes``), by axis and table name (the
+    plan's runs only where ``keys`` is given)."""
     tables = ("metrics", "predictions", "coefficients")
-    return {a: {t: store.collect(t, experiments, f"{profile}/{a}") for t in tables} for a in AXES}
+    return {
+        a: {t: store.collect(t, experiments, f"{profile}/{a}", keys) for t in tables} for a in AXES
+    }
 
 
 # Published results on a corpus's own test split, to set our source model beside (facts

@@ -24,11 +24,12 @@ VERDICTS = (
     "Each claim is tested as the poster states it, with seeds as the units: every seed has its "
     "own source model, data samples and training stream, and each effect is the mean over seeds "
     "of a paired difference on the test pools (a distance or a spread where the claim is about "
-    "one). **Supported** / **contradicted**: the claim's own test clears 0 (or its margin) on "
-    "the claimed / the other side at its Holm-corrected level (across this table); "
-    "**equivalent**: the difference lies within +-margin (two one-sided tests at that level); "
-    "**inconclusive**: neither; **not testable here**: the store lacks the runs the claim needs "
-    "(or holds one seed)."
+    "one). Experiments that adapt the same source models (the three Amazon ones; the two "
+    "TweetEval-hate ones) give one unit per seed between them. **Supported** / "
+    "**contradicted**: the claim's own test, or the test of its opposite, clears its "
+    "Holm-corrected level; **equivalent**: the difference lies within +-margin (two one-sided "
+    "tests, corrected alike); **inconclusive**: neither; **not testable here**: the store lacks "
+    "the runs the claim needs (or holds one seed). Every row's two tests are one Holm family."
 )
 # One line per column of the displayed table (a test holds every column to having one).
 LEGEND = {
@@ -36,17 +37,23 @@ LEGEND = {
     "fine-tuning, III: CBV)",
     "compared": "side a minus side b (a mean over methods where several), or the quantity the "
     "claim is about",
-    "units": "seeds the effect averages over, across the experiments it spans (weighted equally)",
+    "units": "independent units the effect averages over: seeds, counted once per group of "
+    "experiments sharing their source models (weighted by the experiments they hold)",
     "effect": "the point estimate, in metric units (macro-F1; alpha units for the coefficient "
-    "claims; for the Amazon claim tau, the between-domain SD)",
+    "claims; for the Amazon claim tau, the between-domain SD; for 'works best' the binding pair)",
     "95% interval": "t interval counting seed-to-seed variance and test-example sampling "
     "(a bootstrap over test examples with the seeds held); Q-profile for tau",
-    "Holm-level interval": "the same interval at the level Holm tested the row at",
+    "Holm-level interval": "the same interval at the level that agrees with the Holm p "
+    "(alpha x p / Holm p: it excludes 0 exactly when the Holm p is below 0.05)",
     "Holm p": "p-value of the claim's own test (above 0, below the margin, tau below the margin, "
-    "distance above the margin), Holm-corrected across the rows",
+    "distance above the margin; every pair above 0), Holm-corrected across the table",
+    "Holm p, opposite": "p-value of the test the other verdict rests on (equivalence within "
+    "the margin; a beats b; tau above the margin; distance within the margin; some pair "
+    "reversed), in the same Holm family",
     "margin": "the smallest effect of interest: 0.01 macro-F1 (one point: below it no one would "
     "switch methods, and about one seed's test-sampling SE here); 0.05 in alpha units",
-    "detectable": "the smallest true effect found with 80% power at the row's Holm level",
+    "detectable": "the smallest true effect found with 80% power at the strictest Holm step "
+    "(0.05 over the number of tests); inf where the exact test cannot reach it",
     "test": "t with Welch-Satterthwaite degrees of freedom; the exact sign-flip test when five "
     "units or fewer; Q-profile chi-square for the spread",
     "verdict": "supported, contradicted, equivalent or inconclusive (above), or why it cannot "
@@ -71,11 +78,12 @@ class Stored:
     axes: dict
 
 
-def collect(results_dir, profile: str) -> Stored:
-    """Read a profile's stored tables (every experiment; the store under ``results_dir``)."""
+def collect(results_dir, profile: str, keys=None) -> Stored:
+    """Read a profile's stored tables (every experiment; the store under ``results_dir``),
+    only the runs of a plan where ``keys`` (``helpers.study.inventory.planned_keys``) is given."""
     store = Store(results_dir)
-    tables = {t: store.collect(t, None, profile) for t in TABLES}
-    return Stored(profile, axes=axis_tables(store, None, profile), **tables)
+    tables = {t: store.collect(t, None, profile, keys) for t in TABLES}
+    return Stored(profile, axes=axis_tables(store, None, profile, keys), **tables)
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ def of(stored: Stored, metric: str = METRIC) -> Answers:
     )
 
 
-def answers(results_dir, profile: str, metric: str = METRIC) -> Answers:
-    """The claims table over every stored run of ``profile`` under ``results_dir``."""
-    return of(collect(results_dir, profile), metric)
+def answers(results_dir, profile: str, metric: str = METRIC, keys=None) -> Answers:
+    """The claims table over the stored runs of ``profile`` under ``results_dir`` (the plan's
+    only, where ``keys`` is given)."""
+    return of(collect(results_dir, profile, keys), metric)

@@ -41,32 +41,59 @@ def estimates(claim: Claim, paired: Paired, axes: dict, coefficients) -> dict:
         est = paired.compare([claim.experiment], claim.a, claim.b, claim.deltas, at=1.0)
         return {"main": est} if claim.experiment in exps else {}
     if claim.key == "III:embeddings":
-        return {"main": _embedding_focus(claim, coefficients)}
+        return {"main": _embedding_focus(claim, coefficients, paired.clusters)}
     if claim.scope == "axis":
         return _axis(claim, axes, paired)
     if claim.scope == "amazon":
         return {
             "main": _consistency(claim, paired, [e for e in exps if e.startswith(AMAZON_PREFIX)])
         }
-    out = {"main": paired.compare(exps, claim.a, claim.b, claim.deltas)}
-    out["auroc"] = paired.compare(exps, claim.a, claim.b, claim.deltas, metric="auroc")
+    a, b = claim.a, claim.b
+    if claim.form == "best":  # intersection-union: every winner against every other choice
+        pairs = {(w, o): paired.compare(exps, (w,), (o,), claim.deltas) for w in a for o in b}
+        testable = {k: e for k, e in pairs.items() if e.n > 1}
+        if not testable:
+            return {}
+        (a, b), _ = max(testable.items(), key=lambda kv: kv[1].p_value(0.0, side=+1))
+        a, b = (a,), (b,)  # the binding pair: its p is the test's
+    out = {"main": paired.compare(exps, a, b, claim.deltas)}
+    if claim.form == "best":
+        out["pairs"] = testable
+    out["auroc"] = paired.compare(exps, a, b, claim.deltas, metric="auroc")
     for fam, members in families(exps).items():
-        out[fam] = paired.compare(members, claim.a, claim.b, claim.deltas)
-    out["sensitivity"] = paired.compare(exps, claim.a, claim.b, claim.deltas, skip=paired.flagged)
+        out[fam] = paired.compare(members, a, b, claim.deltas)
+    out["sensitivity"] = paired.compare(exps, a, b, claim.deltas, skip=paired.flagged)
     return out
 
 
 def _consistency(claim: Claim, paired: Paired, domains: list[str]):
-    ests = [paired.compare([e], claim.a, claim.b, claim.deltas) for e in domains]
-    ests = [e for e in ests if e.n > 1]
-    if len(ests) < 2:
+    """(Heterogeneity, y, V): the domains' effects and their covariance, seed-to-seed from
+    the seeds all domains hold (the domains share each seed's source model) plus each domain's
+    test-sampling variance (their B pools differ, so those errors are independent)."""
+    found = {}
+    for e in domains:
+        est = paired.compare([e], claim.a, claim.b, claim.deltas)
+        diffs, _ = paired.units(e, claim.a, claim.b, claim.deltas or [1.0])
+        if est.n > 1:
+            found[e] = (est, diffs)
+    if len(found) < 2:
         return None
-    y = np.array([e.effect for e in ests])
-    v = np.array([e.se**2 for e in ests])
+    y = np.array([est.effect for est, _ in found.values()])
+    common = pd.concat([d for _, d in found.values()], axis=1).dropna()
+    if len(common) > 2:
+        cov = np.cov(common.to_numpy(), rowvar=False) / len(common)
+    else:  # too few shared seeds for a covariance: each domain's own variance
+        cov = np.diag([est.var_seed for est, _ in found.values()])
+    v = cov + np.diag([est.var_test for est, _ in found.values()])
     return (heterogeneity(y, v), y, v)
 
 
-def _embedding_focus(claim: Claim, coefficients: pd.DataFrame) -> Estimate | None:
+def _by_seed(units: pd.Series) -> dict[str, pd.Series]:
+    """An (experiment, seed)-indexed Series as experiment -> Series by seed."""
+    return {e: g.droplevel(0) for e, g in units.groupby(level=0)}
+
+
+def _embedding_focus(claim: Claim, coefficients: pd.DataFrame, clusters) -> Estimate | None:
     """Per (experiment, seed): |alpha_embeddings - start| minus the layers' mean, over deltas."""
     c = coefficients
     if len(c):  # the claims' units: every seed at the full shift
@@ -80,13 +107,13 @@ def _embedding_focus(claim: Claim, coefficients: pd.DataFrame) -> Estimate | Non
     runs = moved.drop_duplicates("run_key").set_index("run_key")
     frame = runs.assign(focus=per_run).dropna(subset=["focus"])
     units = frame.groupby(["experiment", "seed"])["focus"].mean()
-    return estimate({e: g.to_numpy() for e, g in units.groupby(level="experiment")})
+    return estimate(_by_seed(units), clusters=clusters)
 
 
 def _axis(claim: Claim, axes: dict, paired: Paired) -> dict:
     if claim.key == "III:largest":
         return _largest(claim, axes.get("train_size") or {}, paired)
-    return _alpha_distance(claim, axes.get("alpha_rate") or {})
+    return _alpha_distance(claim, axes.get("alpha_rate") or {}, paired.clusters)
 
 
 def _largest(claim: Claim, sizes: dict, paired: Paired) -> dict:
@@ -106,12 +133,15 @@ def _largest(claim: Claim, sizes: dict, paired: Paired) -> dict:
         return {"main": est, "n_train": main_top}
     keep = set(runs[runs["n_train"] == axis_top]["run_key"])
     top = Paired(metrics[metrics["run_key"].isin(keep)], preds, "macro_f1")
+    top.clusters = paired.clusters  # the axis holds no source runs of its own
     return {"main": top.compare(top.experiments(), claim.a, claim.b), "n_train": axis_top}
 
 
-def _alpha_distance(claim: Claim, tables: dict) -> dict:
+def _alpha_distance(claim: Claim, tables: dict, clusters=None) -> dict:
     """Per seed at the usual rate (the axis's smallest: 1e-4 in the reference profile): mean
-    over groups of |alpha after the budget - alpha fitted to convergence|."""
+    over groups of |alpha after the budget - alpha fitted to convergence from that run's end
+    point| ("main"; "free": without the study's normalisation), and what stopping there costs:
+    test macro-F1 of the converged run minus the run's ("cost", "free cost")."""
     metrics, coef = tables.get("metrics"), tables.get("coefficients")
     if metrics is None or coef is None or not len(coef):
         return {}
@@ -121,23 +151,37 @@ def _alpha_distance(claim: Claim, tables: dict) -> dict:
     if plain.empty:
         return {}
     rate = float(plain.min())
+    configs = metrics.drop_duplicates("run_key").set_index("run_key")["config"]
+    base = {k: json.loads(c).get("base_run") for k, c in configs.items()}
+    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "macro_f1")]
+    score = test.groupby("run_key")["value"].mean()  # a run's test macro-F1 at its delta
     out = {}
     for method in (claim.a[0], f"{claim.a[0]}_free"):
         conv = f"{method}_converged"
         end = coef[coef["method"] == method].assign(rate=lambda f: f["run_key"].map(rates))
         end = end[np.isclose(end["rate"], rate)]
         done = coef[coef["method"] == conv]
-        pairs = end.merge(done, on=["experiment", "delta", "seed", "group"], suffixes=("", "_c"))
+        done = done.assign(base=done["run_key"].map(base))  # the run each one converges from
+        pairs = end.merge(
+            done[["base", "group", "alpha", "run_key"]],
+            left_on=["run_key", "group"],
+            right_on=["base", "group"],
+            suffixes=("", "_c"),
+        )
         if pairs.empty:
             continue
-        dist = (
-            (pairs["alpha"] - pairs["alpha_c"])
-            .abs()
-            .groupby([pairs["experiment"], pairs["seed"]])
+        by = [pairs["experiment"], pairs["seed"]]
+        dist = (pairs["alpha"] - pairs["alpha_c"]).abs().groupby(by).mean()
+        name = "main" if method == claim.a[0] else "free"
+        out[name] = estimate(_by_seed(dist), clusters=clusters)
+        runs_c = pairs.drop_duplicates("run_key")
+        cost = (
+            (runs_c["run_key_c"].map(score) - runs_c["run_key"].map(score))
+            .groupby([runs_c["experiment"], runs_c["seed"]])
             .mean()
         )
-        out["main" if method == claim.a[0] else "free"] = estimate(
-            {e: g.to_numpy() for e, g in dist.groupby(level=0)}
+        out["cost" if name == "main" else "free cost"] = estimate(
+            _by_seed(cost.dropna()), clusters=clusters
         )
     return out
 

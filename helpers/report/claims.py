@@ -17,9 +17,17 @@ import pandas as pd
 from helpers.report.claim_estimates import estimates, one_class_cells
 from helpers.report.claim_registry import CLAIMS, Claim, degradation_claims
 from helpers.report.comparisons import Paired
-from helpers.report.inference import ALPHA, Estimate, difference_verdict, holm, holm_levels
+from helpers.report.inference import (
+    ALPHA,
+    Estimate,
+    difference_verdict,
+    holm_family,
+    interval_level,
+    tost,
+)
 
-SIDE = {"better": 0, "no_better": -1, "farther": +1}  # the direction of each form's test
+# The direction of each form's own test, and of the test its opposite verdict rests on.
+SIDE = {"better": 0, "best": +1, "no_better": -1, "farther": +1}
 NOT_TESTABLE = "not testable here"
 
 
@@ -38,44 +46,55 @@ def claims(
 ) -> pd.DataFrame:
     """Every claim of the registry on the stored runs (numbers; ``claims_markdown`` shows them).
 
+    Each row tests two hypotheses: the claim's own (``p_value``) and the one its opposite verdict
+    rests on (``p_other``: equivalence for "better", "a beats b" for "no better", ...). All of
+    them form one Holm family, so each verdict word is family-wise controlled at 0.05.
     ``axes``: the design axes' tables ({axis: {table: frame}}, ``analysis.axis_tables``).
     """
     paired = Paired(metrics, predictions, metric, seed)
     paired.flagged = one_class_cells(metrics)
     coefficients = coefficients if coefficients is not None else pd.DataFrame()
     rows, extras = [], []
-    for claim in registry(paired.experiments()):
+    checked = registry(paired.experiments())
+    for claim in checked:
         found = estimates(claim, paired, axes or {}, coefficients)
-        rows.append(_row(claim, found.get("main")))
+        rows.append(_row(claim, found))
         extras.append(found)
     table = pd.DataFrame(rows)
-    table["p_holm"] = holm(table["p_value"])
-    table["holm_level"] = holm_levels(table["p_value"])
-    for i, (claim, found) in enumerate(zip(registry(paired.experiments()), extras)):
-        _decide(table, i, claim, found)
+    table["p_holm"], table["p_other_holm"] = holm_family(table["p_value"], table["p_other"])
+    tested = int(np.isfinite(table[["p_value", "p_other"]].to_numpy(float)).sum())
+    for i, (claim, found) in enumerate(zip(checked, extras)):
+        _decide(table, i, claim, found, ALPHA / max(tested, 1))
     return table
 
 
-def _row(claim: Claim, main) -> dict:
+def _row(claim: Claim, found: dict) -> dict:
+    main = found.get("main")
     row = dict(key=claim.key, claim=claim.text, form=claim.form, margin=claim.margin)
     row.update(compared=compared(claim), note=claim.note)
     nan = float("nan")
     if main is None or (isinstance(main, Estimate) and main.n < 2):
         n = 0 if main is None else main.n
         effect = main.effect if n else nan  # one unit: its value, but no test
-        return {**row, "units": n, "effect": effect, "p_value": nan, "test": NOT_TESTABLE}
-    if isinstance(main, tuple):  # consistency: (Heterogeneity, y, v)
+        blank = dict(p_value=nan, p_other=nan, test=NOT_TESTABLE)
+        return {**row, "units": n, "effect": effect, **blank}
+    if isinstance(main, tuple):  # consistency: (Heterogeneity, y, V)
         het, y, v = main
-        p = het.p_below(claim.margin, y, v)
-        stats = dict(units=het.k, effect=het.tau, ci_low=het.low, ci_high=het.high, p_value=p)
-        return {**row, **stats, "test": "Q-profile, k - 1 df"}
+        p, other = het.p_below(claim.margin, y, v), het.p_above(claim.margin, y, v)
+        stats = dict(units=het.k, effect=het.tau, ci_low=het.low, ci_high=het.high)
+        return {**row, **stats, "p_value": p, "p_other": other, "test": "Q-profile, k - 1 df"}
     low, high = main.interval()
     test = "exact sign-flip" if main.exact else f"t, {main.df:.0f} df"
-    p = (
-        main.p_value(0.0)
-        if claim.form == "better"
-        else main.p_value(claim.margin, side=SIDE[claim.form])
-    )
+    if claim.form == "better":
+        p, other = main.p_value(0.0), tost(main, claim.margin)
+    elif claim.form == "best":  # the binding pair's one-sided p; one of b beating one of a
+        pairs = found.get("pairs", {}).values()  # (Bonferroni over the pairs)
+        other = min(1.0, len(pairs) * min(e.p_value(0.0, side=-1) for e in pairs))
+        p = main.p_value(0.0, side=+1)
+    elif claim.form == "no_better":  # below +margin; against it: a beats b
+        p, other = main.p_value(claim.margin, side=-1), main.p_value(0.0, side=+1)
+    else:  # farther: above the margin; against it: within it
+        p, other = main.p_value(claim.margin, side=+1), main.p_value(claim.margin, side=-1)
     return {
         **row,
         "units": main.n,
@@ -85,6 +104,7 @@ def _row(claim: Claim, main) -> dict:
         "ci_high": high,
         "se": main.se,
         "p_value": p,
+        "p_other": other,
         "test": test,
     }
 
@@ -99,6 +119,8 @@ def compared(claim: Claim) -> str:
         return f"{side(claim.a)}: alpha distance"
     if not claim.b:
         return side(claim.a)
+    if claim.form == "best":
+        return f"each of {', '.join(claim.a)} - each of {', '.join(claim.b)}"
     a, b = side(claim.a), side(claim.b)
     if isinstance(claim.a, tuple) and len(claim.a) > 1:
         a = f"mean({a})"
@@ -107,40 +129,39 @@ def compared(claim: Claim) -> str:
     return f"{a} - {b}"
 
 
-def _decide(table: pd.DataFrame, i: int, claim: Claim, found: dict) -> None:
-    """The verdict of row ``i`` at its Holm level, and its Holm-level interval."""
+def _decide(table: pd.DataFrame, i: int, claim: Claim, found: dict, design: float) -> None:
+    """The verdict of row ``i`` from its two Holm-adjusted p-values, the interval at the level
+    that agrees with them, and the smallest effect detectable at the design level ``design``
+    (alpha over the family's size: the strictest step Holm can take)."""
     row = table.loc[i]
     main = found.get("main")
-    level = row["holm_level"]
     if not np.isfinite(row["p_value"]):
         table.loc[i, "verdict"] = NOT_TESTABLE
         return
-    rejected = row["p_holm"] < ALPHA
+    claimed = row["p_holm"] < ALPHA
+    opposite = bool(np.isfinite(row["p_other_holm"]) and row["p_other_holm"] < ALPHA)
     if isinstance(main, tuple):
-        het, y, v = main
         table.loc[i, "detectable"] = np.nan
-        above = het.p_above(claim.margin, y, v) < level
-        table.loc[i, "verdict"] = (
-            "supported" if rejected else "contradicted" if above else "inconclusive"
-        )
+        verdict = "supported" if claimed else "contradicted" if opposite else "inconclusive"
+        table.loc[i, "verdict"] = verdict
         return
-    low, high = main.interval(level)
-    table.loc[i, ["holm_low", "holm_high"]] = [low, high]
-    table.loc[i, "detectable"] = main.detectable(level)
+    level = interval_level(row["p_value"], row["p_holm"])
+    if np.isfinite(level):
+        low, high = main.interval(level)
+        table.loc[i, ["holm_low", "holm_high"]] = [low, high]
+    sides = 2 if claim.form == "better" else 1
+    table.loc[i, "detectable"] = main.detectable(design, sides)
     if claim.form == "better":
-        verdict = difference_verdict(main, row["p_holm"], level, claim.margin)
-    elif claim.form == "no_better":
-        beats = main.p_value(0.0, side=+1) < level
-        verdict = "supported" if rejected else "contradicted" if beats else "inconclusive"
-    else:  # farther
-        near = main.p_value(claim.margin, side=-1) < level
-        verdict = "supported" if rejected else "contradicted" if near else "inconclusive"
+        verdict = difference_verdict(main, row["p_holm"], row["p_other_holm"])
+    else:
+        verdict = "supported" if claimed else "contradicted" if opposite else "inconclusive"
     table.loc[i, "verdict"] = verdict
     _beside(table, i, found)
 
 
 def _beside(table: pd.DataFrame, i: int, found: dict) -> None:
-    """Per family, without one-class cells, in AUROC: effect and 95% interval strings."""
+    """Per family, without one-class cells, in AUROC, and the claim's companions (an alpha
+    distance's cost in macro-F1): effect and 95% interval strings."""
     for name, est in found.items():
         if name == "main" or not isinstance(est, Estimate) or est.n < 2:
             continue
@@ -168,24 +189,36 @@ def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
             "Holm-level interval": [
                 interval(a, b) for a, b in zip(get("holm_low"), get("holm_high"))
             ],
-            "Holm p": table["p_holm"].map(lambda p: "-" if not np.isfinite(p) else f"{p:.2g}"),
+            "Holm p": table["p_holm"].map(_p),
+            "Holm p, opposite": get("p_other_holm").map(_p),
             "margin": table["margin"].map(lambda m: f"{m:g}"),
-            "detectable": get("detectable").map(lambda x: num(x, "")),
+            "detectable": get("detectable").map(lambda x: "inf" if x == np.inf else num(x, "")),
             "test": table["test"],
             "verdict": table["verdict"],
         }
     )
 
 
+def _p(p: float) -> str:
+    return "-" if not np.isfinite(p) else f"{p:.2g}"
+
+
 def beside_markdown(table: pd.DataFrame) -> pd.DataFrame:
     """What a reviewer asks beside the headline: per task family, without one-class cells, in
     AUROC (effect [95% interval] (units))."""
-    cols = [c for c in ("reviews", "tweets", "sensitivity", "auroc") if c in table]
+    cols = [
+        c
+        for c in ("reviews", "tweets", "sensitivity", "auroc", "cost", "free", "free cost")
+        if c in table
+    ]
     out = table[["claim", *cols]].dropna(subset=cols, how="all").fillna("-")
     return out.rename(
         columns={
             "claim": "poster claim",
             "sensitivity": "without one-class cells",
             "auroc": "AUROC",
+            "cost": "macro-F1 cost of stopping at the budget",
+            "free": "without the normalisation",
+            "free cost": "its cost without the normalisation",
         }
     )

@@ -107,6 +107,7 @@ class Paired:
         self.draws = ExampleDraws(pools_of(preds), seed=seed)
         self.k = {e: _classes(g) for e, g in preds.groupby("experiment")}
         self.best = best_surgical(metrics, metric)
+        self.clusters = source_clusters(metrics)  # experiments sharing source models
         self.flagged: set = set()  # (experiment, delta) cells a sensitivity check leaves out
         self._values: dict = {}
 
@@ -142,8 +143,9 @@ class Paired:
         return np.mean([p for p, _ in got]), np.mean([b for _, b in got], axis=0)
 
     def units(self, experiment, a, b, deltas, metric=None, at=None):
-        """Per-seed differences side a - side b, averaged over ``deltas``: (diffs, boot (B, S))."""
-        points, boots = [], []
+        """Per-seed differences side a - side b, averaged over ``deltas``: (diffs, a Series by
+        seed; boot (B, S), its test-example replicates)."""
+        seeds, points, boots = [], [], []
         for seed in self.seeds(experiment):
             per = []
             for d in deltas:
@@ -161,15 +163,18 @@ class Paired:
                     per = []
                     break
                 per.append((sa[0] - sb[0], sa[1] - sb[1]))
-            if per:
-                points.append(np.mean([p for p, _ in per]))
+            point = np.mean([p for p, _ in per]) if per else np.nan
+            if np.isfinite(point):  # a unit whose metric is undefined is left out of both
+                seeds.append(seed)
+                points.append(point)
                 boots.append(np.mean([bb for _, bb in per], axis=0))
         if not points:
-            return np.empty(0), np.empty((self.draws.n, 0))
-        return np.array(points), np.stack(boots, axis=1)
+            return pd.Series(dtype=float), np.empty((self.draws.n, 0))
+        return pd.Series(points, index=seeds, dtype=float), np.stack(boots, axis=1)
 
     def compare(self, experiments, a, b, deltas=None, metric=None, at=None, skip=()) -> Estimate:
-        """The claim's estimate over ``experiments`` (strata), seeds as units; ``skip``:
+        """The claim's estimate over ``experiments`` (strata), seeds as units (experiments that
+        share their source models give one unit per seed: ``source_clusters``); ``skip``:
         (experiment, delta) cells left out."""
         units, boots = {}, []
         for e in experiments:
@@ -182,7 +187,26 @@ class Paired:
                 units[e] = diffs
                 boots.append(boot.mean(axis=1))
         pooled = np.mean(boots, axis=0) if boots else None
-        return estimate(units, pooled)
+        return estimate(units, pooled, self.clusters)
+
+
+def source_clusters(metrics: pd.DataFrame) -> dict[str, str]:
+    """Experiment -> the source models it adapts (one per seed, as its stored source runs name
+    them): experiments with the same ones share each seed's source model (the same corpus A,
+    ``Study.source_model_config``), so their seeds are not independent units."""
+    runs = metrics[metrics["method"] == SOURCE].drop_duplicates("run_key")
+    cluster: dict[str, str] = {}  # experiment -> its cluster's name (union of shared models)
+    owner: dict[str, str] = {}  # source model -> the first experiment seen with it
+    for e, config in sorted(zip(runs["experiment"], runs["config"])):
+        cluster.setdefault(e, e)
+        model = json.loads(config).get("source_model")
+        if model is None:
+            continue
+        first = owner.setdefault(model, e)
+        if cluster[first] != cluster[e]:  # merge e's cluster into the first owner's
+            old = cluster[e]
+            cluster.update({k: cluster[first] for k, c in cluster.items() if c == old})
+    return cluster
 
 
 def pool_name(task, corpus):

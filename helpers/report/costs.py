@@ -11,7 +11,7 @@ from helpers.spec.experiments import AXES, load_profile
 from helpers.spec.methods import SOURCE
 
 
-def run_costs(store, profile: str) -> pd.DataFrame:
+def run_costs(store, profile: str, keys=None) -> pd.DataFrame:
     """Where the compute went: stored runs and their wall time per experiment and part of the
     study (main grid, tuning, each design axis). Source-model training is not a run of an
     experiment and is not counted. The chosen trial's final run counts its own wall time (its
@@ -22,7 +22,7 @@ def run_costs(store, profile: str) -> pd.DataFrame:
     views.update({f"axis {a}": f"{profile}/{a}" for a in AXES})
 
     def costs(view: str) -> pd.DataFrame:
-        metrics = store.collect("metrics", profile=view)
+        metrics = store.collect("metrics", profile=view, keys=keys)  # the plan's, given keys
         if metrics.empty:
             return metrics
         return metrics[(metrics["split"] == "cost") & (metrics["metric"] == "seconds")]

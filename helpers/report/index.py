@@ -76,11 +76,12 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
-def _claims(results, profile: str, metric: str) -> list[str]:
-    """The poster's claims over every stored run of a profile (``answers``), with legends."""
-    if Store(results).collect("metrics", profile=profile).empty:
+def _claims(results, profile: str, metric: str, keys=None) -> list[str]:
+    """The poster's claims over the stored runs of a profile's plan (``answers``), with
+    legends."""
+    if Store(results).collect("metrics", profile=profile, keys=keys).empty:
         return [f'<p class="muted">no stored runs of profile {html.escape(profile)} yet</p>']
-    found = answers.answers(results, profile, metric)
+    found = answers.answers(results, profile, metric, keys)
     legend = "".join(
         f"<dt>{html.escape(c)}</dt><dd>{html.escape(text)}</dd>"
         for c, text in answers.LEGEND.items()
@@ -108,13 +109,17 @@ def experiments_rendered(reports_dir=None) -> list[str]:
 
 
 def write_index(
-    profile: str = "quick", reports_dir=None, metric: str = answers.METRIC, results_dir=None
+    profile: str = "quick",
+    reports_dir=None,
+    metric: str = answers.METRIC,
+    results_dir=None,
+    keys=None,
 ) -> Path:
     """Write reports/index.html over every rendered experiment; returns its path.
 
     ``profile``: whose stored runs the claims table is computed from, read under
     ``results_dir`` (default: ``paths.results_root``: results/ for the published profile, else
-    the reports folder).
+    the reports folder); ``keys``: the plan's run keys (every stored run when None).
     """
     reports = reports_root(reports_dir)
     results = results_root(results_dir, profile, reports)
@@ -130,7 +135,7 @@ def write_index(
         "coefficient-based (CBV) fine-tuning, checked claim by claim against the poster of the "
         "study it reproduces.</p>",
         "<h2>The poster's claims against our numbers</h2>",
-        *_claims(results, profile, metric),
+        *_claims(results, profile, metric, keys),
         "<h2>Headline figures</h2>",
         "<p>Each experiment's source model as the test mixture moves from A to B (notebook 01), "
         "then every method across experiments (notebook 04).</p>",

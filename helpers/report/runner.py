@@ -105,6 +105,7 @@ def run_report(
     analysis: bool = True,
     show_code: bool = False,
     results_dir=None,
+    stored_only: bool = False,
 ) -> list[Path]:
     """Run the whole series; returns the HTML reports.
 
@@ -113,18 +114,27 @@ def run_report(
     results/ for the published profile); reports go to ``reports_dir``. Figures of the published
     profile's built-in experiments go to the committed figures/; any other run's to
     reports/figures/<profile>/. Notebook 04 analyses every stored experiment of the profile,
-    whichever ones this call renders. Writes reports/index.html at the end; ``show_code``
-    renders every report's code open.
+    whichever ones this call renders, and reads only the runs of the current plan (their keys
+    written to reports/analysis/plan_keys.json). Writes reports/index.html at the end;
+    ``show_code`` renders every report's code open. ``stored_only``: train nothing, read what
+    is stored, under the compute it was made with (``stored_compute``).
     """
     plan = plan_run(profile, experiments, data_dir, reports_dir, figures_dir, results_dir)
+    if stored_only:
+        read_stored_only(plan.results, profile)
     reports, stored = plan.reports, {"profile": profile, "results_dir": str(plan.results)}
     jobs = [
         (name, reports / e.name, {**stored, "experiment": e.name, "data_dir": str(plan.data_root)})
         for e in plan.experiments
         for name in PER_EXPERIMENT
     ]
-    if analysis:  # 04 reads no data, only the store
-        jobs.append((ANALYSIS, reports / "analysis", stored))
+    keys, keys_file = None, reports / "analysis" / "plan_keys.json"
+    if analysis:  # 04 reads no data, only the store and the plan's keys
+        jobs.append((ANALYSIS, reports / "analysis", {**stored, "plan_keys": str(keys_file)}))
+    unstored: set[tuple[str, str]] = set()
+    if stored_only:  # a report with nothing of its plan stored is not rendered, and says so
+        keys = _plan_keys(profile, plan, keys_file)
+        unstored = _nothing_stored(profile, plan.results, keys, jobs)
     kinds = [name for name, _, _ in jobs]
     done, failed, took = [], [], []
     began = time.perf_counter()
@@ -135,7 +145,14 @@ def run_report(
         print(f"[{i}/{len(jobs)}] {folder.name} {name} ({elapsed} elapsed, {estimate})", flush=True)
         start = time.perf_counter()
         figures = str(plan.figures[params.get("experiment", "analysis")])
+        if (folder.name, name) in unstored:
+            for old in (folder / f"{name}.html", folder / f"{name}.ipynb"):
+                old.unlink(missing_ok=True)  # an earlier plan's report would mislead
+            print("  skipped: no run of its plan is stored yet (`make reference` computes them)")
+            continue
         try:
+            if name == ANALYSIS and keys is None:
+                keys = _plan_keys(profile, plan, keys_file)
             done.append(
                 execute(
                     name, folder / f"{name}.ipynb", {**params, "figures_dir": figures}, show_code
@@ -149,7 +166,7 @@ def run_report(
         print(f"  done in {duration(took[-1][1])} -> {done[-1]}", flush=True)
     from helpers.report.index import write_index  # it reads this module's notebook names
 
-    index = write_index(profile, reports, results_dir=plan.results)
+    index = write_index(profile, reports, results_dir=plan.results, keys=keys)
     if failed:
         print(
             "\nFailed notebooks (their earlier reports, if any, are kept):\n" + "\n".join(failed),
@@ -158,6 +175,67 @@ def run_report(
         raise SystemExit(1)
     print(f"\n{len(done)} reports under {reports}; start at {index}")
     return done
+
+
+def read_stored_only(results: Path, profile: str) -> None:
+    """Train nothing in this process and its kernels, and key runs under the compute the stored
+    runs were made with (a bf16 study read on a CPU without bf16, a GPU study on a CPU)."""
+    from helpers.models.precision import COMPUTE_ENV, compute_label
+    from helpers.paths import STORED_ONLY_ENV
+    from helpers.study.store import Store
+
+    os.environ[STORED_ONLY_ENV] = "1"
+    found = Store(results).computes(profile)
+    if len(found) == 1 and not os.environ.get(COMPUTE_ENV):
+        os.environ[COMPUTE_ENV] = compute_label(found[0])
+        print(f"reading the stored runs of {profile} made on {compute_label(found[0])}")
+    elif len(found) > 1 and not os.environ.get(COMPUTE_ENV):
+        labels = ", ".join(compute_label(c) for c in found)
+        print(
+            f"the stored runs of {profile} were made on several machines ({labels}); reading "
+            f"those of this one (set ${COMPUTE_ENV} to one of them to read another's)"
+        )
+
+
+def _plan_keys(profile: str, plan, path: Path) -> set[str]:
+    """The run keys of the profile's plan over every experiment stored for it, written where
+    notebook 04 reads them (it opens no corpora)."""
+    from helpers.study.experiment import open_study
+    from helpers.study.inventory import stored_experiments, write_plan_keys
+
+    names = stored_experiments(plan.results, profile)
+    studies = [open_study(n, profile, plan.data_root, plan.results, False) for n in names]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_plan_keys(studies, path)
+
+
+def _nothing_stored(profile: str, results: Path, keys: set[str], jobs) -> set[tuple[str, str]]:
+    """The (folder, notebook) jobs none of whose plan's runs are stored: 02 without a surgical
+    run, 03 without a CBV run, 04 without any adapted run (01 needs the source runs only)."""
+    from helpers.spec.experiments import load_profile
+    from helpers.study.store import Store
+
+    prof = load_profile(profile)
+    metrics = Store(results).collect("metrics", profile=profile, keys=keys)
+    methods = {
+        PER_EXPERIMENT[0]: {"source"},
+        PER_EXPERIMENT[1]: set(prof.surgical),
+        PER_EXPERIMENT[2]: set(prof.cbv),
+    }
+    out = set()
+    for name, folder, params in jobs:
+        if metrics.empty:
+            out.add((folder.name, name))
+            continue
+        if name == ANALYSIS:
+            mine = metrics
+            wanted = set(mine["method"]) - {"source"}
+        else:
+            mine = metrics[metrics["experiment"] == params["experiment"]]
+            wanted = methods[name]
+        if not set(mine["method"]) & wanted:
+            out.add((folder.name, name))
+    return out
 
 
 def _failure(notebook: Path, e: Exception) -> str:

@@ -8,11 +8,15 @@ go through the same claim-and-wait path, so any number of workers end together, 
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 
+from helpers.paths import STORED_ONLY_ENV
 from helpers.spec.methods import get_method
 from helpers.study.axes import axis_runs
-from helpers.study.experiment import Study, family_members
+from helpers.study.experiment import Study
+from helpers.study.families import family_members
 from helpers.study.lock import work_through
 from helpers.study.plan import Run, SourceRun, plan_grid
 from helpers.study.progress import RunProgress
@@ -20,6 +24,21 @@ from helpers.study.runs import run_method
 from helpers.study.source import curve
 from helpers.study.tuning import tune
 from helpers.training.engine import NonFiniteLossError
+
+
+def stored_only() -> bool:
+    """Whether this process reads stored runs and trains nothing (``$CBV_STORED_ONLY`` is 1):
+    a run or a tuning choice that is not stored is left out, never computed."""
+    return os.environ.get(STORED_ONLY_ENV, "") == "1"
+
+
+def chosen(methods, mine: dict) -> list[str]:
+    """The methods whose tuning (and their base's) is stored: the others have no key yet."""
+    return [
+        m
+        for m in methods
+        if m in mine and (get_method(m).base is None or get_method(m).base in mine)
+    ]
 
 
 def check_methods(methods) -> list[str]:
@@ -34,13 +53,16 @@ def run_methods(study: Study, methods, wait: bool = True) -> pd.DataFrame:
     exactly the plan's runs. A run whose loss turns non-finite is reported and skipped. Runs
     other workers hold are come back to (``wait``) until stored, or left out (listed in
     ``attrs["pending"]``); ``attrs["tuning"]``: the tuning table (``tune``)."""
-    methods = check_methods(methods)
-    choices, tuning = tune([study], methods, wait=wait, members=family_members([study]))
-    runs = plan_grid(study, methods, choices.get(study.experiment.name, {}))
+    methods, dry = check_methods(methods), stored_only()
+    members = family_members([study])
+    choices, tuning = tune([study], methods, wait=wait, dry=dry, members=members)
+    mine = choices.get(study.experiment.name, {})
+    runs = plan_grid(study, chosen(methods, mine) if dry else methods, mine)
     done, pending, failed = run_all(runs, wait=wait)
     frames = [done[r] for r in runs if done.get(r) is not None]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     out.attrs["failed"], out.attrs["pending"], out.attrs["tuning"] = failed, pending, tuning
+    out.attrs["untuned"] = [m for m in methods if m not in chosen(methods, mine)]
     return out
 
 
@@ -56,10 +78,15 @@ def run_all(runs: list, wait: bool = True) -> tuple[dict, list, list[str]]:
     """Compute and store runs (``Run`` or ``SourceRun``), sharing the work with other workers.
 
     Returns (stored table by run, runs left to other workers, failed runs). A source run also
-    stores its degradation curve. Prints a line as each run to compute starts.
+    stores its degradation curve. Prints a line as each run to compute starts. Under
+    ``stored_only`` the runs not stored are returned as left, never computed.
     """
     failed: list[str] = []
     todo = {r for r in runs if not r.study.store.is_done(r.config)}
+    if stored_only() and todo:
+        kept = [r for r in runs if r not in todo]
+        done, _, failed = run_all(kept, wait=False) if kept else ({}, [], [])
+        return done, [r for r in runs if r in todo], failed
     progress, started = RunProgress([r.method for r in runs if r in todo]), set()
 
     def start(run) -> None:
@@ -122,8 +149,9 @@ def run_series(studies: list[Study], methods=None) -> tuple[int, int, list[str]]
 def run_axes(study: Study, wait: bool = True) -> pd.DataFrame:
     """The design axes of one experiment (tuning the methods they build on first), stored."""
     methods = sorted({m for a in study.profile.axes for m in a.methods})
-    choices, _ = tune([study], methods, wait=wait, members=family_members([study]))
-    runs = axis_runs(study, choices.get(study.experiment.name, {}))
+    dry = stored_only()
+    choices, _ = tune([study], methods, wait=wait, dry=dry, members=family_members([study]))
+    runs = axis_runs(study, choices.get(study.experiment.name, {}), dry=dry)
     done, _, _ = run_all(runs, wait=wait)
     frames = [
         done[r].assign(axis=r.study.axis, axis_value=_axis_value(r))

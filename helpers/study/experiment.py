@@ -30,7 +30,6 @@ from helpers.spec.corpora import TableCorpus, to_config
 from helpers.spec.experiments import (
     Experiment,
     Profile,
-    experiment_names,
     load_experiment,
     load_profile,
     sized,
@@ -223,10 +222,6 @@ class Study:
         precision = self.source_compute["precision"]
         return replace(self.profile.source_train, seed=seed, precision=precision)
 
-    @property
-    def precision(self) -> str:
-        return self.compute["precision"]
-
     def source_model_dir(self, seed: int) -> Path:
         """Where the shared source model of a seed is kept (outside any experiment's runs)."""
         return self.store.run_dir(self.source_model_config(seed))
@@ -247,7 +242,7 @@ class Study:
         (the tuned rates, from ``helpers.study.tuning``); the fine-tuning random stream (data
         order, dropout) follows the seed."""
         cfg = get_method(method).train_config(self.profile.train)
-        return replace(cfg, seed=seed, precision=self.precision, **(overrides or {}))
+        return replace(cfg, seed=seed, precision=self.compute["precision"], **(overrides or {}))
 
     def method_config(self, method: str, delta: float, seed: int, train: TrainConfig) -> dict:
         """A method's run: what it is, the data and sizes it sees and how it is trained."""
@@ -288,25 +283,6 @@ def open_study(
     return study
 
 
-def family_members(studies: list[Study]):
-    """``members(study)``: every experiment of the study's task family under the same profile,
-    data and store (the studies given are reused; the others opened), for tuning by family."""
-
-    def members(study: Study) -> list[Study]:
-        mine = {s.experiment.name: s for s in studies if s.profile.name == study.profile.name}
-        family = []
-        for name in experiment_names():
-            if load_experiment(name).group != study.experiment.group:
-                continue
-            if name not in mine:
-                reports = study.store.root.parent
-                mine[name] = open_study(name, study.profile.name, study.data_root, reports, False)
-            family.append(mine[name])
-        return family
-
-    return members
-
-
 def _declared_only(e: Experiment) -> bool:
     return e.source_data is not None and e.target_data is not None
 
@@ -320,12 +296,3 @@ def check_sizes(study: Study) -> None:
         if axis.name == "train_size" and e.name in axis.experiments:
             asked = {"n_train": int(max(axis.values))}
             check_sizes_of(e, study.pools, asked, f"axis train_size of profile {p.name!r}")
-
-
-def stored(study: Study, table: str = "metrics", methods=None, keys=None) -> pd.DataFrame:
-    """A stored table of this experiment and profile, optionally for some methods only, and
-    for the runs of a plan only (``keys``: e.g. ``set(run_methods(...)["run_key"])``)."""
-    frame = study.store.collect(table, [study.experiment.name], study.profile.name, keys)
-    if methods is not None and len(frame):
-        frame = frame[frame["method"].isin(list(methods))]
-    return frame.reset_index(drop=True)

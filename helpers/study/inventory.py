@@ -15,7 +15,8 @@ from pathlib import Path
 from helpers.spec.methods import get_method
 from helpers.study.adaptation import profile_methods, source_runs
 from helpers.study.axes import axis_runs
-from helpers.study.experiment import Study, family_members
+from helpers.study.experiment import Study
+from helpers.study.families import family_members
 from helpers.study.manifest import MANIFEST
 from helpers.study.plan import plan_grid
 from helpers.study.tuning import pools, trial_runs, tune
@@ -47,16 +48,51 @@ def planned_keys(studies: list[Study]) -> tuple[set[str], list[str]]:
     return keys, missing
 
 
+def stored_experiments(results, profile: str) -> list[str]:
+    """The experiments of experiments.yaml with runs of ``profile`` under ``results``' store."""
+    from helpers.spec.experiments import experiment_names
+
+    store = Path(results) / "store"
+    return [n for n in experiment_names() if (store / n / profile).is_dir()]
+
+
+def write_plan_keys(studies: list[Study], path: Path) -> set[str]:
+    """Write the plan's run keys (a sorted JSON list) for a reader without the corpora
+    (notebook 04); returns them."""
+    from helpers.files import write_json
+
+    keys, _ = planned_keys(studies)
+    write_json(path, sorted(keys))
+    return keys
+
+
+def read_plan_keys(path) -> set[str] | None:
+    """The keys ``write_plan_keys`` wrote; None for no file named (every stored run)."""
+    import json
+
+    return None if path is None else set(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
 def stale_runs(studies: list[Study]) -> list[Path]:
-    """Stored run folders of these experiments and their profile's areas outside the plan."""
+    """Stored run folders of these experiments and their profile's areas outside the plan
+    (among the runs made under the plan's compute)."""
     keys, _ = planned_keys(studies)
     out = []
     for s in studies:
         area = s.store.root / s.experiment.name / s.profile.name
         for manifest in sorted(area.rglob(MANIFEST)):
-            if manifest.parent.name not in keys:
+            if manifest.parent.name not in keys and _made_here(manifest.parent, s):
                 out.append(manifest.parent)
     return out
+
+
+def _made_here(folder: Path, study: Study) -> bool:
+    """Whether a stored run was made under this plan's compute (device, precision): another
+    machine's runs are never judged stale here (set $CBV_COMPUTE to judge them)."""
+    from helpers.study.manifest import read_manifest
+
+    config = (read_manifest(folder) or {}).get("config", {})
+    return config.get("compute", study.compute) == study.compute
 
 
 def prune(studies: list[Study], dry_run: bool = True) -> list[Path]:

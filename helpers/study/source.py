@@ -105,8 +105,12 @@ def degradation(study: Study, wait: bool = True) -> pd.DataFrame:
     per-corpus evaluations stored with the source model. A source model another worker trains
     is waited for (``wait``) or left out.
     """
+    from helpers.study.adaptation import stored_only
+
     seeds = list(study.profile.seeds)
     todo = [s for s in seeds if not study.store.is_done(study.source_config(s))]
+    if stored_only():  # read what is stored, train nothing
+        seeds, todo = [s for s in seeds if s not in todo], []
     progress = RunProgress([SOURCE] * len(todo), "source model")
 
     def one(seed: int) -> pd.DataFrame:

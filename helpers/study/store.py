@@ -124,6 +124,18 @@ class Store:
             )
         return pd.read_parquet(folder / table_file(name))
 
+    def computes(self, profile: str) -> list[dict[str, str]]:
+        """The compute records (device, precision) a profile's stored source runs were made
+        under, each once: what a store made on another machine is read with."""
+        seen: dict[str, dict[str, str]] = {}
+        for path in sorted(self.root.glob(inside(".", "*", profile, "*", MANIFEST).as_posix())):
+            if path.parent.relative_to(self.root).parts[0].startswith("_"):
+                continue
+            config = (read_manifest(path.parent) or {}).get("config", {})
+            if config.get("method") == "source" and "compute" in config:
+                seen.setdefault(json.dumps(config["compute"], sort_keys=True), config["compute"])
+        return list(seen.values())
+
     def collect(
         self, name: str = "metrics", experiments=None, profile: str | None = None, keys=None
     ) -> pd.DataFrame:
@@ -183,3 +195,13 @@ def tidy(config: dict, metrics: pd.DataFrame) -> pd.DataFrame:
     for k, v in provenance().items():
         frame[k] = v
     return frame
+
+
+def stored(study, table: str = "metrics", methods=None, keys=None) -> pd.DataFrame:
+    """A stored table of a study's experiment and profile (``helpers.study.experiment``),
+    optionally for some methods only, and for the runs of a plan only (``keys``: e.g.
+    ``set(run_methods(...)["run_key"])``)."""
+    frame = study.store.collect(table, [study.experiment.name], study.profile.name, keys)
+    if methods is not None and len(frame):
+        frame = frame[frame["method"].isin(list(methods))]
+    return frame.reset_index(drop=True)
