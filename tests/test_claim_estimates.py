@@ -31,9 +31,7 @@ def runs_at_two_rates(offset: float) -> dict:
                 row = dict(run_key=k, experiment="books_to_dvd", method=method, delta=1.0)
                 row.update(seed=seed, config=config)
                 metrics.append({**row, "split": "test", "metric": "macro_f1", "value": score})
-                coefficients += [
-                    {**row, "group": g, "alpha": a} for g, a in zip(GROUPS, alphas)
-                ]
+                coefficients += [{**row, "group": g, "alpha": a} for g, a in zip(GROUPS, alphas)]
     return {"metrics": pd.DataFrame(metrics), "coefficients": pd.DataFrame(coefficients)}
 
 

@@ -15,7 +15,6 @@ from helpers.errors import UserError
 from helpers.files import write_text
 from helpers.paths import PUBLISHED_PROFILE, ROOT, results_root
 from helpers.report import analysis, answers
-from helpers.spec.experiments import load_profile
 from helpers.study.store import Store
 
 README = ROOT / "README.md"
@@ -35,14 +34,18 @@ def uncommitted(paths: list[str], root: Path = ROOT) -> list[str]:
     return [p for p in paths if p not in set(out) or not (root / p).is_file()]
 
 
-def figure_links(profile: str, experiments: list[str], root: Path = ROOT) -> list[str]:
-    """The figures the section links to, or a UserError when they are not committed.
+def figure_links(
+    profile: str, experiments: list[str], root: Path = ROOT, analysis: bool = True
+) -> list[str]:
+    """The figures the section links to, or a UserError when they are not committed
+    (``analysis``: notebook 04's too; without adapted runs it draws none).
 
     Only the published profile's figures live in the committed figures/; any other profile's
     are under reports/figures/<profile>/, which a README on GitHub cannot show.
     """
     links = [f"figures/{e}/01_degradation.png" for e in experiments[:2]]
-    links += ["figures/analysis/04_methods_grid.png", "figures/analysis/04_alpha_heatmap.png"]
+    if analysis:
+        links += ["figures/analysis/04_methods_grid.png", "figures/analysis/04_alpha_heatmap.png"]
     if profile != PUBLISHED_PROFILE:
         raise UserError(
             f"profile {profile!r} has no committed figures (only {PUBLISHED_PROFILE!r} writes "
@@ -79,11 +82,15 @@ def readme_results(
     found = answers.answers(results, profile, metric, keys)
     shown = ""
     if figures:
-        *degradation, grid, heatmap = figure_links(profile, list(found.experiments))
+        adapted = bool(set(metrics["method"]) - {"source"})
+        links = figure_links(profile, list(found.experiments), analysis=adapted)
+        degradation = links[:-2] if adapted else links
         shown = "\n".join(
             f"![{e}: degradation]({link})" for e, link in zip(found.experiments, degradation)
         )
-        shown += f"\n\n![methods]({grid})\n\n![coefficients]({heatmap})\n\n"
+        shown += "\n\n"
+        if adapted:
+            shown += f"![methods]({links[-2]})\n\n![coefficients]({links[-1]})\n\n"
     return (
         f"{found.scope()} {coverage(metrics, profile)}\n\n"
         f"{shown}"
@@ -123,24 +130,41 @@ def one_class_section(store, metrics, profile: str, keys=None) -> str:
     return text
 
 
+BUDGET_HOURS = 6  # the whole reference run on this 2-core CPU (every experiment, tuning, axes)
+
+
 def cost_section(store, metrics, profile: str, keys=None) -> str:
-    """What the stored runs cost, as measured while they ran (wall time per run), and each
-    experiment's grid with its tuning against the 30-minute budget."""
+    """What the stored runs cost, as measured while they ran (wall time per run), and where
+    the whole run stands against its budget."""
     costs = analysis.run_costs(store, profile, keys)
     if costs.empty:
         return ""
-    budget = analysis.budget(costs, analysis.complete_experiments(metrics, profile))
+    minutes = costs["minutes"].sum()
+    stored = ""
+    if keys is not None:
+        done = sum(1 for k in keys if _stored(store, k))
+        grid = analysis.grid_runs(profile) * metrics["experiment"].nunique()
+        stored = (
+            f" Stored: {done} of the {len(keys)} runs planned so far (source runs and tuning "
+            f"trials; the {grid} main-grid runs and the axes' are planned as their methods' "
+            "tuning is stored)."
+        )
     return (
         "### What the runs cost\n\n"
-        "Wall time of the runs as stored (training, selection and evaluation on both whole "
-        "test pools; source-model training not included), on the machine that ran them: "
-        f"{costs['minutes'].sum():.0f} min in all.\n\n"
+        "Wall time of the runs as stored (training, selection and evaluation on the test pools; "
+        "source-model training not included), on the machine that ran them: "
+        f"{minutes:.0f} run-minutes in all, about {minutes / 2:.0f} wall-minutes at two "
+        f"workers.{stored}\n\n"
         f"{costs.to_markdown(index=False)}\n\n"
-        f"Against the budget of 30 minutes per experiment ({len(load_profile(profile).seeds)} "
-        "seeds, tuning included): the runs' minutes over the two workers that shared the two "
-        "cores, a lower bound on the wall clock (no worker waits) that leaves out training the "
-        "shared source models:\n\n"
-        f"{budget.to_markdown(index=False)}\n"
+        f"The budget is the whole run (every experiment, tuning and axes) in at most "
+        f"{BUDGET_HOURS} hours of wall time on this 2-core CPU; it is judged once the run is "
+        "complete.\n"
+    )
+
+
+def _stored(store, key: str) -> bool:
+    return any(store.root.glob(f"*/*/{key}/manifest.json")) or any(
+        store.root.glob(f"*/*/*/{key}/manifest.json")
     )
 
 
