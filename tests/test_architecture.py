@@ -21,7 +21,7 @@ def layer_of(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "ground"
-    if parts[1] == "__main__":
+    if parts[1] in ("__main__", "commands"):
         return "cli"
     return "ground" if parts[1] in GROUND else parts[1]
 

@@ -183,7 +183,7 @@ def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
         {
             "poster claim": table["claim"],
             "compared": table["compared"],
-            "units": table["units"].astype(int),
+            "units": table["units"].astype(int).astype(str),
             "effect": table["effect"].map(num),
             "95% interval": [interval(a, b) for a, b in zip(get("ci_low"), get("ci_high"))],
             "Holm-level interval": [

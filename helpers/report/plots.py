@@ -1,8 +1,5 @@
-"""Figures that read on their own: each takes a tidy DataFrame and returns a Figure.
-
-``save`` (from ``helpers.report.figure_files``, the one function that writes figures) is
-reachable here as ``plots.save``, the notebooks' one entry point for figures.
-"""
+"""Figures that read on their own: each takes a tidy DataFrame and returns a Figure; ``save``
+(``helpers.report.figure_files``, the one writer of figures) is reachable as ``plots.save``."""
 
 from __future__ import annotations
 
@@ -257,7 +254,12 @@ def methods_grid(summary: pd.DataFrame, title: str) -> plt.Figure:
 @styled
 def paired_differences(differences: pd.DataFrame, title: str) -> plt.Figure:
     """A panel per experiment: method - reference with its 95% paired interval, a marker per
-    reference and delta (``comparisons.paired_differences``); 0 is no difference."""
+    reference and delta (``comparisons.paired_differences``); 0 is no difference (with one
+    seed, no interval: the figure says so)."""
+    if differences.empty:
+        fig, ax = plt.subplots(figsize=(6, 1.6))
+        ax.axis("off"), ax.set_title(title), ax.text(0.5, 0.5, "two seeds needed", ha="center")
+        return fig
     experiments = sorted(differences["experiment"].unique())
     cols = min(3, len(experiments))
     rows = -(-len(experiments) // cols)

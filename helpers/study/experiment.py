@@ -1,11 +1,7 @@
-"""One experiment under one profile: its data, its run configurations, and its stored tables.
-
-``open_study`` validates names and paths up front. Part I (``helpers.study.source``) trains the
-source model of corpus A and its degradation curve; Parts II and III (``helpers.study.adaptation``)
-adapt it with each named method on each delta and seed. Every finished piece is stored under a
-key of its full configuration, so a rerun skips it and an interrupted run redoes only what did
-not finish.
-"""
+"""One experiment under one profile: its data and its run configurations (``open_study``
+validates names and paths up front). Part I (``helpers.study.source``) trains the source model
+of A; Parts II and III (``helpers.study.adaptation``) adapt it with each method, delta and seed.
+Every finished piece is stored under a key of its full configuration, so a rerun skips it."""
 
 from __future__ import annotations
 
@@ -221,6 +217,10 @@ class Study:
         """How the source model of a seed is trained: its random stream follows the seed."""
         precision = self.source_compute["precision"]
         return replace(self.profile.source_train, seed=seed, precision=precision)
+
+    @property
+    def precision(self) -> str:
+        return self.compute["precision"]
 
     def source_model_dir(self, seed: int) -> Path:
         """Where the shared source model of a seed is kept (outside any experiment's runs)."""

@@ -111,3 +111,56 @@ def summary(runs: pd.DataFrame, peak_flops: float, workers: int = 2) -> pd.DataF
     g["share of peak"] = g["achieved TFLOP/s per worker"] * 1e12 / peak_flops
     g["ideal hours (both cores at peak)"] = g["pflop"] * 1e15 / (peak_flops * workers) / 3600
     return g.reset_index()
+
+
+def planned_flops(profile: str, data_dir, results_dir, experiments) -> pd.DataFrame:
+    """The FLOPs of a profile's whole plan, before any of it runs: source runs, tuning trials,
+    the main grid and the axes, each run's configuration built with the methods' default rates
+    (a rate changes no FLOP count). Tuning: each tuned setting's trials, each one fit per
+    experiment of the family (``tune.pool: family``) or per seed of the experiment."""
+    from helpers.spec.experiments import load_profile
+    from helpers.study.adaptation import profile_methods
+    from helpers.study.axes import axis_runs
+    from helpers.study.plan import plan_grid
+
+    rows, trained = [], set()
+    prof = load_profile(profile)
+    first = open_study(experiments[0], profile, data_dir, results_dir, False)
+    shape = flop_model(load_classifier(first.profile.model))
+    for e in experiments:
+        study = open_study(e, profile, data_dir, results_dir, progress=False)
+        lengths = token_lengths(study)
+        methods = profile_methods(study)
+        defaults = {m: {} for m in methods}
+        parts = {"main grid": plan_grid(study, methods, defaults)}
+        parts["axes"] = axis_runs(study, defaults, dry=True)
+        for part, runs in parts.items():
+            for r in runs:
+                rows.append(
+                    dict(experiment=e, part=part, flops=run_flops(r.config, shape, lengths))
+                )
+        fits = prof.tune.trials * (1 if prof.tune.pool == "family" else prof.tune.seeds)
+        for m in methods:
+            settings = len(get_method(m).tuned_settings())
+            if not settings:
+                continue
+            one = plan_grid(study, [m], defaults)[-1].config  # at the full shift
+            trial = {**one, "profile": f"{profile}/tuning"}
+            rows += [dict(experiment=e, part="tuning", flops=run_flops(trial, shape, lengths))] * (
+                fits * settings
+            )
+        source = study.source_config(0) | {"method": "source"}
+        rows += [dict(experiment=e, part="source", flops=run_flops(source, shape, lengths))] * len(
+            prof.seeds
+        )
+        for seed in prof.seeds:  # each source model once, however many experiments share it
+            model = study.source_model_dir(seed).name
+            if model in trained:
+                continue
+            trained.add(model)
+            cfg = study.source_train_config(seed)
+            n = prof.n_source_train or len(study.pools["train"][0].frame)
+            f = forward_flops(shape, np.array([lengths["train"]]))
+            flops = 3 * f * n * cfg.epochs  # an upper bound: training may stop early
+            rows.append(dict(experiment=e, part="source model training", flops=flops))
+    return pd.DataFrame(rows)
