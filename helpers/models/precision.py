@@ -57,12 +57,16 @@ def bf16_supported(kind: str | None = None) -> bool:
     return bool(cpu_flags() & CPU_BF16_FLAGS)
 
 
+_SAID: set[str] = set()
+
+
 def resolve_precision(asked: str, kind: str | None = None, quiet: bool = False) -> str:
     """The precision runs will use: ``asked``, or fp32 (said in one line) without native bf16."""
     if asked not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {asked!r}")
     if asked == "bf16" and not bf16_supported(kind):
-        if not quiet:
+        if not quiet and (kind or device_kind()) not in _SAID:
+            _SAID.add(kind or device_kind())  # once per process, however many studies open
             print(
                 f"precision: bf16 asked, but this {kind or device_kind()} has no native bf16; "
                 "running in fp32 (runs are keyed by precision, so they never mix)",

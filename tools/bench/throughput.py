@@ -1,6 +1,6 @@
 """The study's throughput against its FLOP ideal: runs per hour and the share of peak achieved.
 
-``python -m helpers bench --throughput PROFILE`` reads a profile's stored runs (their wall times
+``python -m tools.bench.throughput --data-dir D`` reads a profile's stored runs (their wall times
 and configurations), counts each run's FLOPs from the real token lengths of the data it saw
 (``tools.bench.flops``: 2 N T + 4 L d T^2 a forward pass, three times that to train), and sets
 the total beside the time the runs took and beside the machine's matrix-multiply peak in the
@@ -12,6 +12,7 @@ above a cached frozen prefix runs only those (head: the classifier alone, counte
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -164,3 +165,68 @@ def planned_flops(profile: str, data_dir, results_dir, experiments) -> pd.DataFr
             flops = 3 * f * n * cfg.epochs  # an upper bound: training may stop early
             rows.append(dict(experiment=e, part="source model training", flops=flops))
     return pd.DataFrame(rows)
+
+
+EXPERIMENTS = (
+    "books_to_dvd",
+    "books_to_electronics",
+    "books_to_kitchen",
+    "hate_to_davidson",
+    "hate_to_stormfront",
+    "offensive_to_davidson",
+)
+
+
+def report(data_dir, results_dir="results", plan_profile="reference") -> str:
+    """Markdown: the achieved FLOP rate of the stored runs of each profile (by part and
+    precision, on the machine that ran them), and the FLOP count of ``plan_profile``'s whole
+    plan against this machine's measured fp32 matrix-multiply peak."""
+    import torch
+
+    from tools.bench.machine import matmul_peak
+
+    lines = ["| profile | part | precision | runs | s per run | GFLOP/s per worker |"]
+    lines.append("|---|---|---|---|---|---|")
+    for profile in ("quick", plan_profile):
+        mine = [e for e in EXPERIMENTS if (Path(results_dir) / "store" / e / profile).is_dir()]
+        if not mine:
+            continue
+        runs = throughput(profile, results_dir, data_dir, mine)["runs"]
+        runs = runs[runs["seconds"].notna() & (runs["flops"] > 0)]
+        for (part, precision), g in runs.groupby(["part", "precision"]):
+            rate = g["flops"].sum() / g["seconds"].sum() / 1e9
+            per = g["seconds"].mean()
+            lines.append(
+                f"| {profile} | {part} | {precision} | {len(g)} | {per:.1f} | {rate:.0f} |"
+            )
+    plan = planned_flops(plan_profile, data_dir, results_dir, list(EXPERIMENTS))
+    torch.set_num_threads(1)
+    one = matmul_peak()["flops_per_s"]
+    torch.set_num_threads(2)
+    two = matmul_peak()["flops_per_s"]
+    total = plan["flops"].sum()
+    parts = plan.groupby("part")["flops"].agg(["size", "sum"])
+    lines += ["", f"| {plan_profile} plan | runs | PFLOP |", "|---|---|---|"]
+    lines += [f"| {p} | {int(r['size'])} | {r['sum'] / 1e15:.2f} |" for p, r in parts.iterrows()]
+    lines.append(f"| all | {len(plan)} | {total / 1e15:.2f} |")
+    lines += [
+        "",
+        f"This machine's fp32 matmul peak: {one / 1e9:.0f} GFLOP/s at one thread, "
+        f"{two / 1e9:.0f} at two; the whole plan at that two-thread peak: "
+        f"{total / two / 3600:.1f} hours.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m tools.bench.throughput", description=__doc__)
+    p.add_argument("--data-dir", required=True, help="corpora root")
+    p.add_argument("--results-dir", default="results", help="the folder holding store/")
+    args = p.parse_args(argv)
+    print(report(args.data_dir, args.results_dir))
+
+
+if __name__ == "__main__":
+    main()
