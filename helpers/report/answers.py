@@ -29,7 +29,8 @@ VERDICTS = (
     "**contradicted**: the claim's own test, or the test of its opposite, clears its "
     "Holm-corrected level; **equivalent**: the difference lies within +-margin (two one-sided "
     "tests, corrected alike); **inconclusive**: neither; **not testable here**: the store lacks "
-    "the runs the claim needs (or holds one seed). Every row's two tests are one Holm family."
+    "the runs the claim needs (or holds one seed). The tests of all rows together form one Holm "
+    "family."
 )
 # One line per column of the displayed table (a test holds every column to having one).
 LEGEND = {
@@ -42,18 +43,22 @@ LEGEND = {
     "effect": "the point estimate, in metric units (macro-F1; alpha units for the coefficient "
     "claims; for the Amazon claim tau, the between-domain SD; for 'works best' the binding pair)",
     "95% interval": "t interval counting seed-to-seed variance and test-example sampling "
-    "(a bootstrap over test examples with the seeds held); Q-profile for tau",
-    "Holm-level interval": "the same interval at the level that agrees with the Holm p "
-    "(alpha x p / Holm p: it excludes 0 exactly when the Holm p is below 0.05)",
+    "(a bootstrap over test examples with the seeds held; on exact-test rows still this t "
+    "interval, beside the sign-flip p); Q-profile for tau",
+    "Holm-level interval": "the interval at the level that agrees with the Holm p (alpha x p / "
+    "Holm p): two-sided for 'beats', clearing 0 exactly when the Holm p is below 0.05; a "
+    "one-sided bound for the one-sided forms, clearing their null (0, or the margin for 'fails "
+    "to beat' and the alpha distance) the same way; none on exact-test rows",
     "Holm p": "p-value of the claim's own test (above 0, below the margin, tau below the margin, "
     "distance above the margin; every pair above 0), Holm-corrected across the table",
     "Holm p, opposite": "p-value of the test the other verdict rests on (equivalence within "
-    "the margin; a beats b; tau above the margin; distance within the margin; some pair "
-    "reversed), in the same Holm family",
+    "the margin; a beats b by more than the margin; tau above the margin; distance within the "
+    "margin; some pair reversed), in the same Holm family",
     "margin": "the smallest effect of interest: 0.01 macro-F1 (one point: below it no one would "
     "switch methods, and about one seed's test-sampling SE here); 0.05 in alpha units",
     "detectable": "the smallest true effect found with 80% power at the strictest Holm step "
-    "(0.05 over the number of tests); inf where the exact test cannot reach it",
+    "(0.05 over the number of tests), for the margin forms its distance from the margin; inf "
+    "where the exact test cannot reach it",
     "test": "t with Welch-Satterthwaite degrees of freedom; the exact sign-flip test when five "
     "units or fewer; Q-profile chi-square for the spread",
     "verdict": "supported, contradicted, equivalent or inconclusive (above), or why it cannot "

@@ -52,7 +52,7 @@ def estimates(claim: Claim, paired: Paired, axes: dict, coefficients) -> dict:
     if claim.form == "best":  # intersection-union: every winner against every other choice
         pairs = {(w, o): paired.compare(exps, (w,), (o,), claim.deltas) for w in a for o in b}
         testable = {k: e for k, e in pairs.items() if e.n > 1}
-        if not testable:
+        if len(testable) < len(pairs):  # every pair must be tested, or the claim is not
             return {}
         (a, b), _ = max(testable.items(), key=lambda kv: kv[1].p_value(0.0, side=+1))
         a, b = (a,), (b,)  # the binding pair: its p is the test's
@@ -80,10 +80,13 @@ def _consistency(claim: Claim, paired: Paired, domains: list[str]):
         return None
     y = np.array([est.effect for est, _ in found.values()])
     common = pd.concat([d for _, d in found.values()], axis=1).dropna()
-    if len(common) > 2:
-        cov = np.cov(common.to_numpy(), rowvar=False) / len(common)
-    else:  # too few shared seeds for a covariance: each domain's own variance
-        cov = np.diag([est.var_seed for est, _ in found.values()])
+    if len(common) < 3:  # no covariance to count: the domains' agreement cannot be judged
+        return None
+    # Cov(mean_i, mean_j) = s_ij n_shared / (n_i n_j): the seed covariance from the shared seeds;
+    # each domain's own variance on its diagonal, then its test sampling
+    n = np.array([len(d) for _, d in found.values()], float)
+    cov = np.cov(common.to_numpy(), rowvar=False) * len(common) / np.outer(n, n)
+    np.fill_diagonal(cov, [est.var_seed for est, _ in found.values()])
     v = cov + np.diag([est.var_test for est, _ in found.values()])
     return (heterogeneity(y, v), y, v)
 

@@ -91,8 +91,8 @@ def _row(claim: Claim, found: dict) -> dict:
         pairs = found.get("pairs", {}).values()  # (Bonferroni over the pairs)
         other = min(1.0, len(pairs) * min(e.p_value(0.0, side=-1) for e in pairs))
         p = main.p_value(0.0, side=+1)
-    elif claim.form == "no_better":  # below +margin; against it: a beats b
-        p, other = main.p_value(claim.margin, side=-1), main.p_value(0.0, side=+1)
+    elif claim.form == "no_better":  # below +margin; against it: above +margin
+        p, other = main.p_value(claim.margin, side=-1), main.p_value(claim.margin, side=+1)
     else:  # farther: above the margin; against it: within it
         p, other = main.p_value(claim.margin, side=+1), main.p_value(claim.margin, side=-1)
     return {
@@ -146,8 +146,9 @@ def _decide(table: pd.DataFrame, i: int, claim: Claim, found: dict, design: floa
         table.loc[i, "verdict"] = verdict
         return
     level = interval_level(row["p_value"], row["p_holm"])
-    if np.isfinite(level):
-        low, high = main.interval(level)
+    if np.isfinite(level) and not main.exact:  # an exact row's p is no t interval's
+        side = SIDE[claim.form]
+        low, high = main.interval(level) if side == 0 else main.bound(level, side)
         table.loc[i, ["holm_low", "holm_high"]] = [low, high]
     sides = 2 if claim.form == "better" else 1
     table.loc[i, "detectable"] = main.detectable(design, sides)
@@ -173,10 +174,12 @@ def claims_markdown(table: pd.DataFrame) -> pd.DataFrame:
     """The claims table as strings, for the README, the index and notebook 04 alike."""
 
     def num(x, sign="+"):
+        if np.isinf(x):
+            return "+inf" if x > 0 else "-inf"
         return "-" if not np.isfinite(x) else f"{x:{sign}.3f}"
 
     def interval(lo, hi):
-        return "-" if not np.isfinite(lo) else f"[{num(lo)}, {num(hi)}]"
+        return "-" if not (np.isfinite(lo) or np.isfinite(hi)) else f"[{num(lo)}, {num(hi)}]"
 
     get = lambda col: table[col] if col in table else pd.Series(np.nan, index=table.index)  # noqa: E731
     return pd.DataFrame(

@@ -186,7 +186,12 @@ class Paired:
             if len(diffs):
                 units[e] = diffs
                 boots.append(boot.mean(axis=1))
-        pooled = np.mean(boots, axis=0) if boots else None
+        # a cluster with a single seed is left out of the estimate: out of its test part too
+        seeds: dict = {}
+        for e, diffs in units.items():
+            seeds.setdefault(self.clusters.get(e, e), set()).update(diffs.index)
+        kept = [i for i, e in enumerate(units) if len(seeds[self.clusters.get(e, e)]) > 1]
+        pooled = np.mean([boots[i] for i in kept], axis=0) if kept else None
         return estimate(units, pooled, self.clusters)
 
 

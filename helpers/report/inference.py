@@ -87,11 +87,20 @@ class Estimate:
         if self.exact:
             return sign_flip(self.units - null, side, self.weights)
         if self.se == 0:
-            return 1.0 if self.effect == null or side * (self.effect - null) <= 0 else 0.0
+            if side == 0:
+                return 1.0 if self.effect == null else 0.0
+            return 1.0 if side * (self.effect - null) <= 0 else 0.0
         t = (self.effect - null) / self.se
         if side == 0:
             return float(2 * stats.t.sf(abs(t), self.df))
         return float(stats.t.sf(side * t, self.df))
+
+    def bound(self, alpha: float, side: int) -> tuple[float, float]:
+        """The one-sided (1 - alpha) bound of a one-sided test (``side`` +1: a lower bound, the
+        interval [low, inf); -1: an upper bound): it clears a null exactly when that test's p is
+        below ``alpha``."""
+        low, high = self.interval(2 * alpha)
+        return (low, float("inf")) if side > 0 else (float("-inf"), high)
 
     def detectable(self, alpha: float = ALPHA, sides: int = 2) -> float:
         """The smallest true effect this design finds with 80% power at level ``alpha``
