@@ -30,7 +30,7 @@ def _use_config(args) -> None:
         from helpers.paths import EXPERIMENTS_ENV
 
         os.environ[EXPERIMENTS_ENV] = str(args.config)
-    from helpers.spec.experiments import load_experiment, load_profile
+    from helpers.config.experiments import load_experiment, load_profile
 
     profile = load_profile(args.profile)
     for name in args.experiments or ():
@@ -138,9 +138,9 @@ def _worker_argv(args, reports: Path) -> list[str]:
 
 def _scale_out(args) -> None:
     """--submitit N or --ray N: the workers as Slurm jobs or Ray tasks, cluster flags over yaml."""
+    from helpers.config.cluster import sbatch_pair
+    from helpers.config.experiments import load_cluster, load_profile
     from helpers.paths import reports_root
-    from helpers.spec.cluster import sbatch_pair
-    from helpers.spec.experiments import load_cluster, load_profile
 
     if args.submitit is not None and args.ray is not None:
         raise UserError("choose one of --submitit and --ray")

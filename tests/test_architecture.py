@@ -10,7 +10,7 @@ from helpers.paths import ROOT
 
 PACKAGE = ROOT / "helpers"
 # Bottom to top; a module may import its own layer and the ones below, never one above.
-LAYERS = ["ground", "spec", "data", "models", "evaluation", "training", "study", "report", "cli"]
+LAYERS = ["ground", "config", "data", "models", "evaluation", "training", "study", "report", "cli"]
 GROUND = {"errors", "paths", "files"}
 MAX_LINES = 300
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -65,7 +65,9 @@ def test_the_layer_rule_catches_an_upward_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from helpers.study.store import Store\n")
     assert (2, "helpers.study.store") in imported(bad)
-    assert LAYERS.index(layer_of("helpers.study.store")) > LAYERS.index(layer_of("helpers.spec.x"))
+    assert LAYERS.index(layer_of("helpers.study.store")) > LAYERS.index(
+        layer_of("helpers.config.x")
+    )
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -81,10 +83,10 @@ def python_prints(code: str) -> str:
     return out.stdout.strip()
 
 
-def test_specification_analysis_and_plots_load_no_torch():
+def test_configuration_analysis_and_plots_load_no_torch():
     loaded = python_prints(
         "import sys\n"
-        "import helpers.spec.experiments, helpers.spec.methods, helpers.spec.settings\n"
+        "import helpers.config.experiments, helpers.config.methods, helpers.config.settings\n"
         "import helpers.report.analysis, helpers.report.plots, helpers.study.store\n"
         "import helpers.evaluation.metrics\n"
         "print(sorted(m for m in ('torch', 'transformers', 'accelerate') if m in sys.modules))"

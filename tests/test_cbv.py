@@ -8,12 +8,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from helpers.config.cbv import CBVConfig
 from helpers.errors import UserError
 from helpers.models.cbv import wrap
 from helpers.models.layers import layer_groups
 from helpers.models.loading import load_classifier
 from helpers.models.mixer import Coefficients, Mixer
-from helpers.spec.cbv import CBVConfig
 
 FAMILIES = ("bert", "roberta", "distilbert", "electra")
 MODELS = [f"tiny-{f}-2" for f in FAMILIES]

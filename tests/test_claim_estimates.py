@@ -22,10 +22,10 @@ def runs_at_two_rates(offset: float) -> dict:
         for rate in (1e-4, 1e-2):
             key = f"run-{seed}-{rate:g}"
             end = rng.random(len(GROUPS))  # each rate ends somewhere else
-            score = 0.6 + 0.1 * seed + (0.05 if rate > 1e-3 else 0.0)  # every run its own
+            own = 0.6 + 0.1 * seed + (0.05 if rate > 1e-3 else 0.0)  # every run its own score
             for method, k, alphas, base, score in (
-                ("cbv_study", key, end, None, score),
-                ("cbv_study_converged", f"{key}-c", end + offset, key, score + 0.02),
+                ("cbv_study", key, end, None, own),
+                ("cbv_study_converged", f"{key}-c", end + offset, key, own + 0.02),
             ):
                 train = {"lr": 1e-4, "alpha_lr": rate}
                 config = json.dumps({"train": train, "base_run": base})

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from helpers.__main__ import main
+from helpers.config.cluster import ClusterConfig
+from helpers.config.validation import check_config
 from helpers.errors import UserError
 from helpers.paths import EXPERIMENTS_ENV, EXPERIMENTS_FILE, ROOT
-from helpers.spec.cluster import ClusterConfig
-from helpers.spec.validation import check_config
 from helpers.study.ray_workers import RAY_VERSION
 
 CLUSTER = """

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
     from helpers.data.encoding import encode
     from helpers.models.layers import layer_groups
     from helpers.models.loading import load_classifier, load_tokenizer
-    from helpers.spec.settings import TrainConfig
+    from helpers.config.settings import TrainConfig
     from helpers.training.checkpoints import trainable_state
     from helpers.training.engine import fit
     from helpers.training.plan import subset_plan

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
+from helpers.config.methods import CODE_VERSION, METHODS, STRATEGY_NAMES, code_version, get_method
+from helpers.config.settings import TrainConfig
 from helpers.data.encoding import collate, encode
 from helpers.errors import UserError
 from helpers.evaluation.predictions import predict
 from helpers.models.layers import layer_groups
 from helpers.models.loading import load_classifier, load_tokenizer
-from helpers.spec.methods import CODE_VERSION, METHODS, STRATEGY_NAMES, code_version, get_method
-from helpers.spec.settings import TrainConfig
 from helpers.training.prefix import CACHE, skip_prefix
 from helpers.training.strategies import FitInputs, adapt
 from tests.test_training import LABELS, toy

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from helpers.spec.experiments import load_profile
+from helpers.config.experiments import load_profile
 from helpers.study.search import Ladder, MethodSearch, budgets
 
 

@@ -125,7 +125,7 @@ def test_a_non_finite_run_is_reported_and_the_others_go_on(study, monkeypatch):
 
     import torch
 
-    from helpers.spec import methods
+    from helpers.config import methods
     from helpers.training import strategies
 
     def poisoned(method, x):

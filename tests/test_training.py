@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers.config.settings import TrainConfig
 from helpers.data.encoding import collate, encode, pad
 from helpers.errors import UserError
 from helpers.evaluation.predictions import predict
 from helpers.models.layers import layer_groups
 from helpers.models.loading import load_classifier, load_tokenizer
-from helpers.spec.settings import TrainConfig
 from helpers.training.engine import NonFiniteLossError, fit
 from helpers.training.plan import subset_plan
 from helpers.training.prefix import (

@@ -28,12 +28,12 @@ from pathlib import Path
 import pooch
 import requests
 
+from helpers.config.experiments import load_experiment
 from helpers.data.integrity import Known, accept_hint, digest_of, known_digests
 from helpers.data.sources import Source, read_sources
 from helpers.errors import UserError, unknown_name
 from helpers.paths import data_root as resolve_data_root
 from helpers.paths import inside
-from helpers.spec.experiments import load_experiment
 
 TIMEOUT_S = 60  # per network operation; a stalled server fails instead of hanging
 RETRIES = 2  # pooch retries a failed or corrupt download this often (waiting 1 s, then 2 s)

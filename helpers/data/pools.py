@@ -1,7 +1,7 @@
 """An experiment's two corpora, built in or declared in experiments.yaml, checked before training.
 
 ``experiment_pools`` loads corpus A and corpus B for every split: a built-in name through
-``load_corpus``, a declared local file or hub dataset (``helpers.spec.corpora``) through
+``load_corpus``, a declared local file or hub dataset (``helpers.config.corpora``) through
 ``helpers.data.tables``, and checks that they hold the sample sizes the experiment asks.
 ``check_present`` is the cheap check that the data root holds every file the chosen experiments
 read, done before any notebook runs.
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.config.corpora import Declared, HubCorpus, TableCorpus
+from helpers.config.experiments import Experiment
 from helpers.data.corpora import CORPORA, load_corpus
 from helpers.data.schema import SPLITS, TASKS, Corpus
 from helpers.data.sources import read_sources
@@ -22,8 +24,6 @@ from helpers.data.table_files import read_table_file
 from helpers.data.tables import frame_to_corpus, load_hub
 from helpers.errors import UserError, unknown_name
 from helpers.paths import experiments_file, inside
-from helpers.spec.corpora import Declared, HubCorpus, TableCorpus
-from helpers.spec.experiments import Experiment
 
 
 def _table(decl: TableCorpus, split: str, task: str) -> Corpus:

@@ -37,10 +37,10 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from helpers.config.cbv import CBVConfig, is_real
 from helpers.errors import UserError, unknown_name
 from helpers.models.layers import get_module, layer_groups, set_module
 from helpers.models.mixer import Coefficients, Mixer
-from helpers.spec.cbv import CBVConfig, is_real
 
 
 class CBVModel(nn.Module):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from helpers.spec.settings import PRECISIONS
+from helpers.config.settings import PRECISIONS
 
 CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # /proc/cpuinfo flags (x86, Arm)
 # Pins the compute runs are keyed under ("cpu/bf16"): reading a store made on another machine

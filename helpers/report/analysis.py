@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.config.experiments import AXES
+from helpers.config.methods import in_family
 from helpers.report.claim_registry import MARGIN
 from helpers.report.claims import claims, claims_markdown
 from helpers.report.comparisons import BEST, Paired, final_runs
 from helpers.report.costs import budget, complete_experiments, grid_runs, run_costs
 from helpers.report.inference import difference_verdict, holm_family, tost
 from helpers.report.one_class import ONE_CLASS, constant_runs, constant_takeaway
-from helpers.spec.experiments import AXES
-from helpers.spec.methods import in_family
 
 # The notebooks reach these through analysis, their one entry point into Part IV.
 __all__ = [

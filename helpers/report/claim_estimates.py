@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pandas as pd
 
+from helpers.config.experiments import load_experiment
 from helpers.report.claim_registry import CBV, Claim
 from helpers.report.comparisons import Paired, run_table
 from helpers.report.inference import Estimate, estimate, heterogeneity
 from helpers.report.one_class import ONE_CLASS
-from helpers.spec.experiments import load_experiment
 
 AMAZON_PREFIX = "books_to_"
 

@@ -38,7 +38,7 @@ FORMS_TEXT = {  # how each form is decided, in words (docs/study.md prints it)
 # The claims are tested at the full shift, delta = 1: the target distribution itself, where the
 # reference profile runs every seed (delta = 0.5 is shown in the notebooks, on fewer seeds).
 FULL_SHIFT = (1.0,)
-CBV = "cbv_weight"  # the poster's method: weight space, sigmoid alphas (helpers/spec/methods.py)
+CBV = "cbv_weight"  # the poster's method: weight space, sigmoid alphas (helpers/config/methods.py)
 USUAL_RATE = 1e-4  # the weights' usual learning rate: the study's one rate
 
 

@@ -14,10 +14,10 @@ import json
 import numpy as np
 import pandas as pd
 
+from helpers.config.experiments import load_experiment
+from helpers.config.methods import SOURCE, in_family
 from helpers.report.inference import Estimate, estimate
 from helpers.report.resampling import ExampleDraws, RunValues, pools_of
-from helpers.spec.experiments import load_experiment
-from helpers.spec.methods import SOURCE, in_family
 
 SURGICAL = tuple(in_family("surgical"))  # from the method registry
 BEST = "best surgical"  # the reference chosen per experiment and delta on validation

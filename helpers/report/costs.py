@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.spec.experiments import AXES, load_profile
-from helpers.spec.methods import SOURCE
+from helpers.config.experiments import AXES, load_profile
+from helpers.config.methods import SOURCE
 
 
 def run_costs(store, profile: str, keys=None) -> pd.DataFrame:

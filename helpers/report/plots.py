@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from helpers.config.methods import method_order
 from helpers.report.figure_files import save
-from helpers.spec.methods import method_order
 
 __all__ = ["save"]  # the rest are the figures themselves
 

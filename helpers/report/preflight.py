@@ -11,6 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.config.experiments import (
+    Experiment,
+    Profile,
+    experiment_names,
+    load_experiment,
+    load_profile,
+)
 from helpers.data.pools import check_present, experiment_pools
 from helpers.errors import UserError
 from helpers.paths import (
@@ -21,13 +28,6 @@ from helpers.paths import (
     require_data_root,
     require_writable,
     results_root,
-)
-from helpers.spec.experiments import (
-    Experiment,
-    Profile,
-    experiment_names,
-    load_experiment,
-    load_profile,
 )
 
 

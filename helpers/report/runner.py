@@ -212,7 +212,7 @@ def _plan_keys(profile: str, plan, path: Path) -> set[str]:
 def _nothing_stored(profile: str, results: Path, keys: set[str], jobs) -> set[tuple[str, str]]:
     """The (folder, notebook) jobs none of whose plan's runs are stored: 02 without a surgical
     run, 03 without a CBV run, 04 without any adapted run (01 needs the source runs only)."""
-    from helpers.spec.experiments import load_profile
+    from helpers.config.experiments import load_profile
     from helpers.study.store import Store
 
     prof = load_profile(profile)

@@ -12,8 +12,8 @@ import os
 
 import pandas as pd
 
+from helpers.config.methods import get_method
 from helpers.paths import STORED_ONLY_ENV
-from helpers.spec.methods import get_method
 from helpers.study.axes import axis_runs
 from helpers.study.experiment import Study
 from helpers.study.families import family_members

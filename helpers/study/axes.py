@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from helpers.spec.experiments import Axis
-from helpers.spec.methods import converged
+from helpers.config.experiments import Axis
+from helpers.config.methods import converged
 from helpers.study.experiment import Study
 from helpers.study.plan import Run, plan_run
 from helpers.study.tuning import tune

@@ -14,9 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from helpers.config.cluster import ClusterConfig
 from helpers.errors import UserError
 from helpers.paths import ROOT
-from helpers.spec.cluster import ClusterConfig
 
 
 def worker_command(argv: list[str]) -> list[str]:

@@ -11,6 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.config.corpora import TableCorpus, to_config
+from helpers.config.experiments import (
+    Experiment,
+    Profile,
+    load_experiment,
+    load_profile,
+    sized,
+)
+from helpers.config.methods import CODE_VERSION, SOURCE, code_version, get_method
+from helpers.config.settings import TrainConfig
+from helpers.config.validation import SIZES
 from helpers.data.corpora import fingerprint
 from helpers.data.encoding import encode
 from helpers.data.mixing import capped_weights, sample_mixture
@@ -22,17 +33,6 @@ from helpers.models.loading import load_tokenizer
 from helpers.models.precision import compute
 from helpers.paths import data_root as resolve_data_root
 from helpers.paths import require_data_root
-from helpers.spec.corpora import TableCorpus, to_config
-from helpers.spec.experiments import (
-    Experiment,
-    Profile,
-    load_experiment,
-    load_profile,
-    sized,
-)
-from helpers.spec.methods import CODE_VERSION, SOURCE, code_version, get_method
-from helpers.spec.settings import TrainConfig
-from helpers.spec.validation import SIZES
 from helpers.study.progress import bars_wanted
 from helpers.study.store import Store
 

@@ -3,7 +3,7 @@ store (tuning with ``tune.pool: family`` picks one setting for all of them)."""
 
 from __future__ import annotations
 
-from helpers.spec.experiments import experiment_names, load_experiment
+from helpers.config.experiments import experiment_names, load_experiment
 from helpers.study.experiment import Study, open_study
 
 

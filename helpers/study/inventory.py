@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helpers.spec.methods import get_method
+from helpers.config.methods import get_method
 from helpers.study.adaptation import profile_methods, source_runs
 from helpers.study.axes import axis_runs
 from helpers.study.experiment import Study
@@ -50,7 +50,7 @@ def planned_keys(studies: list[Study]) -> tuple[set[str], list[str]]:
 
 def stored_experiments(results, profile: str) -> list[str]:
     """The experiments of experiments.yaml with runs of ``profile`` under ``results``' store."""
-    from helpers.spec.experiments import experiment_names
+    from helpers.config.experiments import experiment_names
 
     store = Path(results) / "store"
     return [n for n in experiment_names() if (store / n / profile).is_dir()]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from helpers.config.methods import SOURCE, Method, get_method
+from helpers.config.settings import TrainConfig
 from helpers.data.mixing import check_delta
-from helpers.spec.methods import SOURCE, Method, get_method
-from helpers.spec.settings import TrainConfig
 from helpers.study.experiment import Study
 from helpers.study.store import run_key
 

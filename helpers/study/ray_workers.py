@@ -15,9 +15,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from helpers.config.cluster import ClusterConfig
 from helpers.errors import UserError
 from helpers.paths import ROOT
-from helpers.spec.cluster import ClusterConfig
 from helpers.study.cluster import worker_command
 
 RAY_VERSION = "2.60.0"  # the pin in requirements.txt (a test holds the two equal)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from helpers.spec.experiments import Profile
-from helpers.spec.methods import get_method
+from helpers.config.experiments import Profile
+from helpers.config.methods import get_method
 
 FIRST = (0.0, 1.0, -1.0)  # the opening rungs, in the order they are proposed
 SECOND_STAGE = 2  # trials a second setting (CBV's coefficient rate) takes from the budget

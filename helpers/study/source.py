@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from helpers.config.methods import get_method
 from helpers.data.mixing import sample_mixture
 from helpers.evaluation.metrics import bootstrap, expected_curve, test_metrics
 from helpers.evaluation.predictions import predict
 from helpers.models.loading import load_classifier
-from helpers.spec.methods import get_method
 from helpers.study.experiment import CHECKPOINT, SOURCE, Study
 from helpers.study.lock import claim, work_through
 from helpers.study.memory import CHECKED, recall, remember, slot

@@ -20,7 +20,7 @@ import sys
 
 import pandas as pd
 
-from helpers.spec.methods import METHODS, get_method
+from helpers.config.methods import METHODS, get_method
 from helpers.study.experiment import Study
 from helpers.study.lock import Busy, wait_for_others, work_through
 from helpers.study.plan import Run, frozen, plan_run

@@ -16,10 +16,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from helpers.config.settings import TrainConfig
 from helpers.data.encoding import Encoded, collate, train_batches
 from helpers.models.cbv import CBVModel
 from helpers.models.precision import autocast
-from helpers.spec.settings import TrainConfig
 from helpers.training.engine import FitResult, class_weights
 
 RATE = 0.1  # Adam on the coefficients' parameters: crosses the sigmoid's range in ~20 steps

@@ -28,8 +28,8 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
+from helpers.config.settings import TrainConfig
 from helpers.data.encoding import Encoded
-from helpers.spec.settings import TrainConfig
 from helpers.training.checkpoints import clear_resume
 from helpers.training.fitting import Fitting, NonFiniteLossError
 from helpers.training.plan import Plan

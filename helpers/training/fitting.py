@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from helpers.config.settings import TrainConfig
 from helpers.data.encoding import Encoded, collate, train_batches
 from helpers.evaluation.predictions import score
 from helpers.models.precision import autocast
-from helpers.spec.settings import TrainConfig
 from helpers.training.checkpoints import load_resume, save_resume, trainable_state
 from helpers.training.plan import ALPHA, WEIGHT, Plan, trainable_parameters
 from helpers.training.prefix import CACHE, fingerprint, from_prefix

@@ -12,9 +12,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from helpers.config.settings import TrainConfig
 from helpers.data.encoding import Encoded
 from helpers.models.layers import layer_groups
-from helpers.spec.settings import TrainConfig
 from helpers.training.engine import FitResult, class_weights
 from helpers.training.plan import subset_plan
 from helpers.training.prefix import CACHE, skip_prefix

@@ -1,6 +1,6 @@
 """How each method is fitted: one strategy function per way of fitting, looked up by name.
 
-A method (``helpers.spec.methods``) names its strategy; ``adapt`` calls it with the source model
+A method (``helpers.config.methods``) names its strategy; ``adapt`` calls it with the source model
 and the encoded mixtures. Each strategy builds a ``Plan`` for the engine and returns an
 ``Adapted``: the model to evaluate, its training record and anything it learned.
 """
@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from helpers.config.methods import Method
+from helpers.config.settings import TrainConfig
 from helpers.data.encoding import Encoded
 from helpers.evaluation.predictions import score
 from helpers.models.cbv import CBVModel, wrap
 from helpers.models.layers import layer_groups
-from helpers.spec.methods import Method
-from helpers.spec.settings import TrainConfig
 from helpers.training.converge import converge_alphas
 from helpers.training.engine import FitResult, fit
 from helpers.training.plan import ALPHA, ParamGroup, Plan, split_decay, subset_plan

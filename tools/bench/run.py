@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
+from helpers.config.experiments import load_experiment, load_profile
 from helpers.files import write_json, write_text
 from helpers.models.loading import load_classifier, load_tokenizer
 from helpers.paths import reports_root, require_data_root
 from helpers.report.runner import run_report
-from helpers.spec.experiments import load_experiment, load_profile
 from tools.bench.config import PROFILE, REVIEWS, BenchConfig
 from tools.bench.data import load_data
 from tools.bench.evaluation import curve_cost, time_eval

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.config.methods import get_method
 from helpers.models.loading import load_classifier
-from helpers.spec.methods import get_method
 from helpers.study.experiment import open_study
 from tools.bench.flops import flop_model, forward_flops
 
@@ -119,7 +119,7 @@ def planned_flops(profile: str, data_dir, results_dir, experiments) -> pd.DataFr
     the main grid and the axes, each run's configuration built with the methods' default rates
     (a rate changes no FLOP count). Tuning: each tuned setting's trials, each one fit per
     experiment of the family (``tune.pool: family``) or per seed of the experiment."""
-    from helpers.spec.experiments import load_profile
+    from helpers.config.experiments import load_profile
     from helpers.study.adaptation import profile_methods
     from helpers.study.axes import axis_runs
     from helpers.study.plan import plan_grid

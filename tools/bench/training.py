@@ -14,8 +14,8 @@ from accelerate.state import AcceleratorState
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from helpers.spec.methods import get_method
-from helpers.spec.settings import TrainConfig
+from helpers.config.methods import get_method
+from helpers.config.settings import TrainConfig
 from helpers.training.prefix import CACHE
 from helpers.training.strategies import FitInputs, adapt
 from tools.bench.clock import step_clock, summarise_steps

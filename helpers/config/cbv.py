@@ -1,6 +1,6 @@
 """CBV's settings as data: how the two copies are mixed and how coefficients stay in [0, 1].
 
-Torch-free, so the method registry (``helpers.spec.methods``) can hold CBV variants as plain
+Torch-free, so the method registry (``helpers.config.methods``) can hold CBV variants as plain
 entries; the model that carries them out is ``helpers.models.cbv``.
 """
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from helpers.config.cbv import CBVConfig
+from helpers.config.settings import TrainConfig
 from helpers.errors import UserError, unknown_name
-from helpers.spec.cbv import CBVConfig
-from helpers.spec.settings import TrainConfig
 
 # "diagnostic": companions of other runs that answer a question about them, never compared
 FAMILIES = ("reference", "surgical", "baseline", "cbv", "diagnostic")

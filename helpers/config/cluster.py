@@ -1,7 +1,7 @@
 """Where worker jobs run: their resources and Slurm settings, a frozen, self-validating config.
 
 Read from the optional ``cluster:`` section of experiments.yaml (its schema is checked in
-``helpers.spec.validation``); each ``run`` flag overrides its key. Nothing here enters a run's
+``helpers.config.validation``); each ``run`` flag overrides its key. Nothing here enters a run's
 key: where a run is computed does not change what it computes.
 """
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, fields
 
+from helpers.config.cluster import TEXT, WHOLE, ClusterConfig
+from helpers.config.corpora import declaration
+from helpers.config.methods import METHODS
+from helpers.config.settings import PRECISIONS, TrainConfig
 from helpers.errors import UserError
 from helpers.paths import check_name
-from helpers.spec.cluster import TEXT, WHOLE, ClusterConfig
-from helpers.spec.corpora import declaration
-from helpers.spec.methods import METHODS
-from helpers.spec.settings import PRECISIONS, TrainConfig
 
 TOP = ("tasks", "experiments", "profiles")
-OPTIONAL_TOP = ("cluster",)  # where worker jobs run (helpers.spec.cluster)
+OPTIONAL_TOP = ("cluster",)  # where worker jobs run (helpers.config.cluster)
 SIZES = ("n_source_train", "n_train", "n_val", "n_test")  # a profile's, or an experiment's own
 EXPERIMENT_KEYS = ("task", "source", "target", "max_length", "family", *SIZES)
 TUNE_KEYS = ("trials", "step", "seeds", "delta", "pool")
@@ -118,7 +118,7 @@ def _methods(value, where: _Where) -> None:
 
 
 def _profile(value, where: _Where) -> None:
-    from helpers.spec.experiments import Profile  # the dataclass whose fields this checks
+    from helpers.config.experiments import Profile  # the dataclass whose fields this checks
 
     spec = {f.name: f for f in fields(Profile) if f.name != "name"}
     required = [k for k, f in spec.items() if f.default is MISSING]

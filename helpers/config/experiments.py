@@ -9,12 +9,12 @@ from pathlib import Path
 
 import yaml
 
+from helpers.config.cluster import ClusterConfig
+from helpers.config.corpora import Declared, corpus_name, declaration
+from helpers.config.settings import TrainConfig, TuneConfig
+from helpers.config.validation import SIZES, check_config
 from helpers.errors import UserError, unknown_name
 from helpers.paths import experiments_file
-from helpers.spec.cluster import ClusterConfig
-from helpers.spec.corpora import Declared, corpus_name, declaration
-from helpers.spec.settings import TrainConfig, TuneConfig
-from helpers.spec.validation import SIZES, check_config
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Experiment:
     """A shift from corpus A (``source``) to corpus B (``target``) in one task's label space.
 
     ``source`` and ``target`` are names; a corpus declared in experiments.yaml (a local file or a
-    hub dataset, ``helpers.spec.corpora``) also has its declaration in ``source_data`` /
+    hub dataset, ``helpers.config.corpora``) also has its declaration in ``source_data`` /
     ``target_data`` (None for built-in corpora). ``sizes`` are the sample sizes it asks: those of
     the profile it was loaded under, with any of its own entry's n_source_train, n_train, n_val,
     n_test in their place (loaded without a profile: its own only).

@@ -1,0 +1,1 @@
+"""Configuration: experiments, profiles, settings and the method registry as data (torch-free)."""

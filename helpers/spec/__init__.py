@@ -1,1 +1,0 @@
-"""Specification: experiments, profiles, settings and the method registry as data (torch-free)."""
