@@ -67,7 +67,11 @@ def assert_one_line(code: int, err: str, *words: str) -> None:
         (smoke(n_boot=0), ["profiles.smoke.n_boot", "whole number >= 1"]),
         (smoke(colour="red"), ["profiles.smoke", "unknown key 'colour'", "n_boot"]),
         (train(epochs=0), ["profiles.smoke.train", "epochs must be at least 1"]),
-        (smoke(cbv=["cbv_wieght"]), ["profiles.smoke.cbv", "unknown method 'cbv_wieght'"]),
+        (
+            smoke(notebook_03=["cbv_wieght"]),
+            ["profiles.smoke.notebook_03", "unknown method 'cbv_wieght'"],
+        ),
+        (smoke(cbv=["cbv_weight"]), ["profiles.smoke.cbv", "now named 'notebook_03'"]),
         (smoke(deltas=[0.5, 1.5]), ["profiles.smoke.deltas[1]", "[0, 1]"]),
         (smoke(seeds=[]), ["profiles.smoke.seeds", "list of seeds"]),
         (experiment(task="poetry"), ["experiments.books_to_dvd.task", "max_length"]),

@@ -35,7 +35,7 @@ def test_degradation_curve_is_complete(study):
 
 
 def test_every_method_runs_and_a_rerun_is_skipped(study):
-    methods = [*study.profile.surgical, *study.profile.cbv]
+    methods = [*study.profile.notebook_02, *study.profile.notebook_03]
     first = run_methods(study, methods)
     assert set(first["method"]) == set(methods)
     assert set(first["split"]) == {
@@ -55,7 +55,7 @@ def test_every_method_runs_and_a_rerun_is_skipped(study):
 
 def test_a_stored_experiment_reruns_without_its_models(study, fixture_data):
     # Committed results hold tables only: a rerun over them must neither train nor load a model.
-    methods = [*study.profile.surgical, *study.profile.cbv]
+    methods = [*study.profile.notebook_02, *study.profile.notebook_03]
     degradation(study)
     keys = set(run_methods(study, methods)["run_key"])
     shutil.rmtree(study.store.root / "_models")

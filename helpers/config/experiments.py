@@ -99,8 +99,8 @@ class Profile:
     n_boot: int
     source_train: TrainConfig
     train: TrainConfig
-    surgical: tuple[str, ...]
-    cbv: tuple[str, ...]
+    notebook_02: tuple[str, ...]  # the methods notebook 02 shows (surgical and baselines)
+    notebook_03: tuple[str, ...]  # the methods notebook 03 sets beside them (CBV, WiSE-FT)
     max_length: int | None = None  # caps the task's max_length (smoke runs)
     curve_deltas: tuple[float, ...] = field(default=tuple(i / 10 for i in range(11)))
     tune: TuneConfig | None = None  # learning-rate grids; None: every method uses train.lr
@@ -223,7 +223,15 @@ def load_profile(name: str, path=None) -> Profile:
         )
     except UserError as e:
         raise UserError(f"{where}: {e}; fix the value") from None
-    for key in ("seeds", "deltas", "surgical", "cbv", "curve_deltas", "core", "core_deltas"):
+    for key in (
+        "seeds",
+        "deltas",
+        "notebook_02",
+        "notebook_03",
+        "curve_deltas",
+        "core",
+        "core_deltas",
+    ):
         if key in spec:
             spec[key] = tuple(spec[key])
     return Profile(name=name, **spec)

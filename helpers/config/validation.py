@@ -117,11 +117,18 @@ def _methods(value, where: _Where) -> None:
             )
 
 
+# Profile lists named for the notebooks they feed (02: surgical and baselines; 03: CBV beside)
+RENAMED = {"surgical": "notebook_02", "cbv": "notebook_03"}
+
+
 def _profile(value, where: _Where) -> None:
     from helpers.config.experiments import Profile  # the dataclass whose fields this checks
 
     spec = {f.name: f for f in fields(Profile) if f.name != "name"}
     required = [k for k, f in spec.items() if f.default is MISSING]
+    for old, new in RENAMED.items():
+        if isinstance(value, dict) and old in value:
+            raise (where / old).fail(f"this list is now named {new!r}", f"rename {old}: to {new}:")
     _keys(_mapping(value, where, "profile settings"), spec, required, where)
     if not isinstance(value["model"], str) or not value["model"]:
         raise where.fail(f"model: expected a model name, got {_shown(value['model'])}", "fix it")
@@ -143,7 +150,7 @@ def _profile(value, where: _Where) -> None:
     integer(value.get("max_length"), where / "max_length", null=True)
     for key in ("source_train", "train"):
         _train(value[key], where / key)
-    for key in ("surgical", "cbv"):
+    for key in ("notebook_02", "notebook_03"):
         _methods(value[key], where / key)
     if "core" in value:
         _methods(value["core"], where / "core")

@@ -49,7 +49,7 @@ def grid_cells(profile: str) -> set[tuple[str, float, int]]:
     "source", delta 0) included: each method at every delta on the seeds it runs there."""
     p = load_profile(profile)
     cells = {(SOURCE, 0.0, s) for s in p.seeds}
-    for m in [*p.surgical, *p.cbv]:
+    for m in [*p.notebook_02, *p.notebook_03]:
         cells |= {(m, float(d), s) for d in p.deltas for s in p.seeds_of(m, d)}
     return cells
 

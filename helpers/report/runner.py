@@ -219,8 +219,8 @@ def _nothing_stored(profile: str, results: Path, keys: set[str], jobs) -> set[tu
     metrics = Store(results).collect("metrics", profile=profile, keys=keys)
     methods = {
         PER_EXPERIMENT[0]: {"source"},
-        PER_EXPERIMENT[1]: set(prof.surgical),
-        PER_EXPERIMENT[2]: set(prof.cbv),
+        PER_EXPERIMENT[1]: set(prof.notebook_02),
+        PER_EXPERIMENT[2]: set(prof.notebook_03),
     }
     out = set()
     for name, folder, params in jobs:

@@ -169,4 +169,4 @@ def _axis_value(run: Run) -> float:
 
 def profile_methods(study: Study) -> list[str]:
     """The methods of a profile: notebook 02's, then notebook 03's."""
-    return [*study.profile.surgical, *study.profile.cbv]
+    return [*study.profile.notebook_02, *study.profile.notebook_03]
