@@ -109,7 +109,7 @@ def test_summary_counts_one_class_seeds():
     assert "one-class" not in wide.loc["head"].iat[0]
 
 
-def test_budget_judges_whole_grids_only():
+def test_the_budget_judges_the_whole_study_once_every_grid_is_stored():
     costs = pd.DataFrame(
         [
             ("a", "main grid", 80, 50.0, 37.5),
@@ -122,6 +122,11 @@ def test_budget_judges_whole_grids_only():
     )
     table = analysis.budget(costs, complete={"a", "b"}).set_index("experiment")
     assert table.loc["a", "grid + tuning (run min)"] == 70.0  # the axis is listed apart
-    assert table.loc["a", "wall min at 2 workers"] == 35.0
-    assert table["within target"].to_dict() == {"a": "no", "b": "yes", "c": "partial grid"}
     assert table.loc["a", "axes (run min)"] == 9.0
+    assert table.loc["a", "wall min at 2 workers"] == 39.5  # everything, over two workers
+    assert table.loc["all", "wall min at 2 workers"] == 39.5 + 20.0 + 2.5
+    assert table.loc["all", "within target"] == "partial"  # c's grid is not stored
+    whole = analysis.budget(costs[costs["experiment"] != "c"], complete={"a", "b"})
+    assert whole.set_index("experiment").loc["all", "within target"] == "yes"  # 59.5 <= 360
+    over = analysis.budget(costs, complete={"a", "b", "c"}, target=60.0).set_index("experiment")
+    assert over.loc["all", "within target"] == "no"
