@@ -111,6 +111,7 @@ def fit(
             bar.update(1)
             if stop:
                 break
+        run.flush()  # the losses since the last validation
     finally:
         bar.close()
     seconds = time.perf_counter() - start

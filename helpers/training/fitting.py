@@ -2,7 +2,9 @@
 
 ``helpers.training.engine.fit`` walks the steps; a ``Fitting`` holds what one run needs between
 them (the prepared model and optimiser, the frozen-prefix features, the schedule, the history
-and the best checkpoint so far), so each part reads on its own.
+and the best checkpoint so far), so each part reads on its own. A step's loss stays on the
+device until the next validation or resume point reads them all back at once (``flush``): no
+host synchronisation per step, and a non-finite loss is caught there, naming its step.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class Fitting:
             None,
             0,
         )
-        self.first_step, self.order = 0, {}
+        self.first_step, self.order, self.pending = 0, {}, []
         resumed = load_resume(resume_dir)
         if resumed is not None:  # continue an interrupted run exactly where its last point was
             state, opt_state, self.best, saved = resumed
@@ -140,10 +142,6 @@ class Fitting:
         seen = loss.detach()
         if acc.num_processes > 1:  # the whole batch's loss, the same on every process
             seen = acc.reduce(seen, reduction="mean")
-        if not torch.isfinite(seen):
-            raise NonFiniteLossError(
-                f"{self.desc}: loss became {seen.item()} at step {step}; lower the learning rate"
-            )
         acc.backward(loss)
         if cfg.max_grad_norm:
             acc.clip_grad_norm_(self.clipped, cfg.max_grad_norm)
@@ -165,11 +163,27 @@ class Fitting:
         if plan.after_step:
             plan.after_step(self.core)
         row = {"step": step, "epoch": epoch, "split": "train"}
-        self.rows.append({**row, "metric": "loss", "value": float(seen)})
+        # read back at the next validation or resume point, not now: no host sync per step
+        self.pending.append((len(self.rows), step, seen))
+        self.rows.append({**row, "metric": "loss", "value": None})
         if plan.record:
             self.rows += [
                 {**row, "metric": k, "value": v} for k, v in plan.record(self.core).items()
             ]
+
+    def flush(self) -> None:
+        """Read the losses since the last flush back in one transfer; a non-finite one stops
+        the run (``NonFiniteLossError``, naming its step)."""
+        if not self.pending:
+            return
+        values = torch.stack([seen for _, _, seen in self.pending]).float().cpu().tolist()
+        for (i, step, _), value in zip(self.pending, values):
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"{self.desc}: loss became {value} at step {step}; lower the learning rate"
+                )
+            self.rows[i]["value"] = value
+        self.pending = []
 
     def validate(self) -> dict[str, float]:
         cfg = self.cfg
@@ -181,6 +195,8 @@ class Fitting:
         """Score on validation where the schedule says, keep the best weights, write a resume
         point; returns whether patience says stop."""
         cfg = self.cfg
+        if step in self.eval_at or step in self.save_at:
+            self.flush()
         if step in self.eval_at:
             # Scored on the main process and broadcast: every process keeps the same checkpoint.
             scores = agree(self.validate)
