@@ -166,10 +166,12 @@ class Fitting:
         # read back at the next validation or resume point, not now: no host sync per step
         self.pending.append((len(self.rows), step, seen))
         self.rows.append({**row, "metric": "loss", "value": None})
-        if plan.record:
-            self.rows += [
-                {**row, "metric": k, "value": v} for k, v in plan.record(self.core).items()
-            ]
+        if plan.record:  # a recorded tensor (CBV's alphas) is read back with the losses
+            for k, v in plan.record(self.core).items():
+                if torch.is_tensor(v):
+                    self.pending.append((len(self.rows), None, v.detach()))
+                    v = None
+                self.rows.append({**row, "metric": k, "value": v})
 
     def flush(self) -> None:
         """Read the losses since the last flush back in one transfer; a non-finite one stops
@@ -178,7 +180,7 @@ class Fitting:
             return
         values = torch.stack([seen for _, _, seen in self.pending]).float().cpu().tolist()
         for (i, step, _), value in zip(self.pending, values):
-            if not math.isfinite(value):
+            if step is not None and not math.isfinite(value):  # a loss (not a recorded value)
                 raise NonFiniteLossError(
                     f"{self.desc}: loss became {value} at step {step}; lower the learning rate"
                 )

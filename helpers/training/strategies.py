@@ -154,7 +154,11 @@ def cbv_plan(model: CBVModel, train_weights: bool = True) -> Plan:
         frozen=model.frozen_modules(),
         penalty=penalty,
         after_step=lambda m: m.project_(),
-        record=lambda m: {f"alpha/{k}": v for k, v in m.alphas().items()},
+        # on the device until the next validation (``Fitting.flush``): no host sync per step
+        record=lambda m: {
+            f"alpha/{k}": v
+            for k, v in zip(m.coefficients.names, m.coefficients.values().detach().clone())
+        },
     )
 
 
