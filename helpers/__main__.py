@@ -53,15 +53,26 @@ def _scale_out_flags(p) -> None:
     p.add_argument("--mem-per-worker", type=int, metavar="GB", help="memory per job or task")
 
 
+def _study_arguments(
+    p, reports: str, profile: str = "smoke, quick (default), reference or full"
+) -> None:
+    """The options of every command that opens studies: which profile and experiments, the
+    corpora, where results are, and another experiments file."""
+    p.add_argument("--profile", default="quick", help=profile)
+    p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
+    p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
+    p.add_argument("--reports-dir", help=reports)
+    p.add_argument(
+        "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("report", help="run the notebook series into HTML reports")
-    p.add_argument("--profile", default="quick", help="smoke, quick (default), reference or full")
-    p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
-    p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
-    p.add_argument("--reports-dir", help="where the reports go (default: reports/)")
+    _study_arguments(p, reports="where the reports go (default: reports/)")
     p.add_argument(
         "--results-dir",
         help="where stored runs are read and new ones stored (the folder holding store/; "
@@ -69,9 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--figures-dir", help="where figures go (default: figures/)")
     p.add_argument("--no-analysis", action="store_true", help="skip notebook 04")
-    p.add_argument(
-        "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
-    )
     p.add_argument(
         "--show-code", action="store_true", help="render the reports with their code shown"
     )
@@ -89,14 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "several on one store, or --submitit N jobs, or --ray N tasks); `report` then renders "
         "them (docs/scale-out.md)",
     )
-    p.add_argument("--profile", default="quick", help="smoke, quick (default), reference or full")
-    p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
+    _study_arguments(p, reports="where results go (default: reports/)")
     p.add_argument("--methods", nargs="*", help="method names (default: the profile's)")
-    p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
-    p.add_argument("--reports-dir", help="where results go (default: reports/)")
-    p.add_argument(
-        "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
-    )
     p.add_argument(
         "--threads",
         type=int,
@@ -182,12 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         "store", help="the results store: `prune` lists or removes runs outside the plan"
     )
     p.add_argument("action", choices=["prune"], help="prune: runs of an earlier configuration")
-    p.add_argument("--profile", default="quick", help="the profile whose plan is kept")
-    p.add_argument("--experiments", nargs="*", help="experiment names (default: all)")
-    p.add_argument("--data-dir", help="data root (default: $CBV_DATA_DIR or data/raw/)")
-    p.add_argument("--reports-dir", help="where results are (default: reports/)")
-    p.add_argument(
-        "--config", help="experiments file (default: $CBV_EXPERIMENTS or experiments.yaml)"
+    _study_arguments(
+        p, reports="where results are (default: reports/)", profile="the profile whose plan is kept"
     )
     p.add_argument("--dry-run", action="store_true", help="list the stale runs, remove nothing")
     p.set_defaults(func=_store)

@@ -178,14 +178,11 @@ def _readme(args) -> None:
     keys = None
     if args.data_dir:  # the current plan's runs only (their keys need the corpora)
         from helpers.report.runner import read_stored_only
-        from helpers.study.experiment import open_study
-        from helpers.study.inventory import planned_keys, stored_experiments
+        from helpers.study.inventory import profile_plan_keys
 
         results = results_root(args.results_dir, args.profile)
         read_stored_only(results, args.profile)
-        root = require_data_root(args.data_dir)
-        names = stored_experiments(results, args.profile)
-        keys, _ = planned_keys([open_study(n, args.profile, root, results, False) for n in names])
+        keys = profile_plan_keys(args.profile, require_data_root(args.data_dir), results)
     else:
         print("reading every verified stored run (--data-dir reads only the current plan's)")
     update_readme(args.profile, args.results_dir, figures=not args.no_figures, keys=keys)

@@ -205,8 +205,18 @@ def test_heterogeneity_counts_the_domains_covariance():
     # domains that share a source model move together: their differences are measured better,
     # so the same spread is more heterogeneity than independent errors would say
     shared = np.diag(v) + 0.8 * 0.015**2 * (np.ones((3, 3)) - np.eye(3))
-    assert heterogeneity(y, shared).tau > diagonal.tau
-    assert heterogeneity(y, shared).q > diagonal.q
+    correlated = heterogeneity(y, shared)
+    assert correlated.tau > diagonal.tau and correlated.q > diagonal.q
+
+    def whitened_q(cov):  # Q as weighted least squares after whitening, computed apart
+        chol = np.linalg.cholesky(cov)
+        ones, yw = np.linalg.solve(chol, np.ones(3)), np.linalg.solve(chol, y)
+        mean = np.linalg.lstsq(ones[:, None], yw, rcond=None)[0]
+        return float(((yw - ones * mean) ** 2).sum())
+
+    assert correlated.q == pytest.approx(whitened_q(shared))
+    # the Paule-Mandel tau^2 is where Q falls to its expectation, k - 1
+    assert whitened_q(shared + correlated.tau**2 * np.eye(3)) == pytest.approx(2.0)
 
 
 def pool(n_pos: int, n_neg: int, weight: float | None = None) -> pd.DataFrame:

@@ -142,7 +142,8 @@ def cost_section(store, metrics, profile: str, keys=None) -> str:
     minutes = costs["minutes"].sum()
     stored = ""
     if keys is not None:
-        done = sum(1 for k in keys if _stored(store, k))
+        found = {m.parent.name for m in store.root.glob(f"*/{profile}/**/manifest.json")}
+        done = len(set(keys) & found)
         grid = analysis.grid_runs(profile) * metrics["experiment"].nunique()
         stored = (
             f" Stored: {done} of the {len(keys)} runs planned so far (source runs and tuning "
@@ -159,12 +160,6 @@ def cost_section(store, metrics, profile: str, keys=None) -> str:
         f"The budget is the whole run (every experiment, tuning and axes) in at most "
         f"{BUDGET_HOURS} hours of wall time on this 2-core CPU; it is judged once the run is "
         "complete.\n"
-    )
-
-
-def _stored(store, key: str) -> bool:
-    return any(store.root.glob(f"*/*/{key}/manifest.json")) or any(
-        store.root.glob(f"*/*/*/{key}/manifest.json")
     )
 
 

@@ -37,20 +37,26 @@ class Known:
     suffix: str = ".txt"  # folders: which files count
 
 
+def _two_field_lines(path: Path):
+    """(line number, first field, the rest, the line) of each non-blank line of a data root's
+    list file (SHA256SUMS, ROWCOUNTS); nothing when the file is absent."""
+    if not path.is_file():
+        return
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            first, _, rest = line.strip().partition(" ")
+            yield n, first, rest, line.strip()
+
+
 def read_sums(root: Path) -> dict[str, str]:
     """``root/SHA256SUMS`` as {path under the root: digest}; empty when the file is absent."""
     path = inside(root, SUMS)
-    if not path.is_file():
-        return {}
     sums = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        digest, _, name = line.strip().partition(" ")
+    for n, digest, name, line in _two_field_lines(path):
         name = name.strip().lstrip("*").removeprefix("./")
         if len(digest) != 64 or not name:
             raise UserError(
-                f"{path}, line {n}: expected '<sha256>  ./<path>', got {line.strip()!r}; "
+                f"{path}, line {n}: expected '<sha256>  ./<path>', got {line!r}; "
                 "fix the line (`sha256sum ./<path>` writes it)"
             )
         sums[name] = digest.lower()
@@ -146,16 +152,11 @@ ROWS = "ROWCOUNTS"  # a data root's accepted row counts, taking precedence over 
 def read_rowcounts(root: Path) -> dict[str, int]:
     """``root/ROWCOUNTS`` (lines ``<rows>  <corpus>``) as {corpus: rows}; empty when absent."""
     path = inside(root, ROWS)
-    if not path.is_file():
-        return {}
     counts = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        rows, _, name = line.strip().partition(" ")
-        if not line.strip():
-            continue
+    for n, rows, name, line in _two_field_lines(path):
         if not rows.isdigit() or not name.strip():
             raise UserError(
-                f"{path}, line {n}: expected '<rows>  <corpus>', got {line.strip()!r}; fix the line"
+                f"{path}, line {n}: expected '<rows>  <corpus>', got {line!r}; fix the line"
             )
         counts[name.strip()] = int(rows)
     return counts

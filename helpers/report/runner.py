@@ -185,11 +185,13 @@ def read_stored_only(results: Path, profile: str) -> None:
     from helpers.study.store import Store
 
     os.environ[STORED_ONLY_ENV] = "1"
+    if os.environ.get(COMPUTE_ENV):  # pinned by the user: theirs is the one read
+        return
     found = Store(results).computes(profile)
-    if len(found) == 1 and not os.environ.get(COMPUTE_ENV):
+    if len(found) == 1:
         os.environ[COMPUTE_ENV] = compute_label(found[0])
         print(f"reading the stored runs of {profile} made on {compute_label(found[0])}")
-    elif len(found) > 1 and not os.environ.get(COMPUTE_ENV):
+    elif len(found) > 1:
         labels = ", ".join(compute_label(c) for c in found)
         print(
             f"the stored runs of {profile} were made on several machines ({labels}); reading "
@@ -200,13 +202,13 @@ def read_stored_only(results: Path, profile: str) -> None:
 def _plan_keys(profile: str, plan, path: Path) -> set[str]:
     """The run keys of the profile's plan over every experiment stored for it, written where
     notebook 04 reads them (it opens no corpora)."""
-    from helpers.study.experiment import open_study
-    from helpers.study.inventory import stored_experiments, write_plan_keys
+    from helpers.files import write_json
+    from helpers.study.inventory import profile_plan_keys
 
-    names = stored_experiments(plan.results, profile)
-    studies = [open_study(n, profile, plan.data_root, plan.results, False) for n in names]
+    keys = profile_plan_keys(profile, plan.data_root, plan.results)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_plan_keys(studies, path)
+    write_json(path, sorted(keys))
+    return keys
 
 
 def _nothing_stored(profile: str, results: Path, keys: set[str], jobs) -> set[tuple[str, str]]:
@@ -222,18 +224,12 @@ def _nothing_stored(profile: str, results: Path, keys: set[str], jobs) -> set[tu
         PER_EXPERIMENT[1]: set(prof.notebook_02),
         PER_EXPERIMENT[2]: set(prof.notebook_03),
     }
+    stored = metrics.groupby("experiment")["method"].agg(set).to_dict() if len(metrics) else {}
+    adapted = set().union(*stored.values()) - {"source"}
     out = set()
     for name, folder, params in jobs:
-        if metrics.empty:
-            out.add((folder.name, name))
-            continue
-        if name == ANALYSIS:
-            mine = metrics
-            wanted = set(mine["method"]) - {"source"}
-        else:
-            mine = metrics[metrics["experiment"] == params["experiment"]]
-            wanted = methods[name]
-        if not set(mine["method"]) & wanted:
+        mine = stored.get(params.get("experiment"), set())
+        if not (adapted if name == ANALYSIS else mine & methods[name]):
             out.add((folder.name, name))
     return out
 

@@ -56,18 +56,19 @@ def stored_experiments(results, profile: str) -> list[str]:
     return [n for n in experiment_names() if (store / n / profile).is_dir()]
 
 
-def write_plan_keys(studies: list[Study], path: Path) -> set[str]:
-    """Write the plan's run keys (a sorted JSON list) for a reader without the corpora
-    (notebook 04); returns them."""
-    from helpers.files import write_json
+def profile_plan_keys(profile: str, data_root, results) -> set[str]:
+    """The run keys of ``profile``'s plan over every experiment stored for it under
+    ``results`` (the corpora are opened: a key holds their digests)."""
+    from helpers.study.experiment import open_study
 
-    keys, _ = planned_keys(studies)
-    write_json(path, sorted(keys))
+    names = stored_experiments(results, profile)
+    keys, _ = planned_keys([open_study(n, profile, data_root, results, False) for n in names])
     return keys
 
 
 def read_plan_keys(path) -> set[str] | None:
-    """The keys ``write_plan_keys`` wrote; None for no file named (every stored run)."""
+    """Plan keys written as a JSON list (the report runner's ``plan_keys.json``); None for no
+    file named (every stored run)."""
     import json
 
     return None if path is None else set(json.loads(Path(path).read_text(encoding="utf-8")))
