@@ -35,7 +35,7 @@ results: data
 
 # The committed reference run (ten seeds on the core comparisons) into results/: stored
 # runs are skipped, so it can be completed in pieces; then the README's results from it.
-WORKERS ?= 2  # the faster layout on this 2-core CPU: two workers at one thread, 1.15x one worker at two threads (docs/performance.md)
+WORKERS ?= 2  # the faster layout on this 2-core CPU: two workers at one thread, 1.25x one worker at two threads (docs/performance.md)
 reference: data
 	$(PY) -m helpers run --profile reference --workers $(WORKERS) --data-dir $(DATA_DIR) --reports-dir results $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
 	$(PY) -m helpers readme --profile reference --results-dir results --data-dir $(DATA_DIR)

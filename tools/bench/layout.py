@@ -1,11 +1,12 @@
 """How to spend this machine's cores: one worker at every thread, or one worker per core.
 
-``python -m tools.bench.layout --data-dir D`` trains the packaged MiniLM (full fine-tuning,
-batch 16 of real books reviews cut at 96 tokens, the study's dominant cost) for a fixed number
-of steps in each layout, side by side in one run: one process with ``cores`` threads, then
-``cores`` processes of one thread each, started together. Each process reports its steps per
-second after a warm-up; a layout's throughput is their sum (examples per second). Nothing else
-may run meanwhile: two jobs sharing the cores slow torch several-fold.
+``python -m tools.bench.layout --data-dir D`` times full fine-tuning of the packaged MiniLM
+through the engine (``tools.bench.training.time_method``: batch 16 of real books reviews at the
+benchmark's review length, the study's dominant cost) in each layout, side by side in one run:
+one process with ``cores`` threads, then ``cores`` processes of one thread each, started
+together. Each process reports its median step; a layout's throughput is the sum of its
+processes' (examples per second). Nothing else may run meanwhile: two jobs sharing the cores
+slow torch several-fold.
 """
 
 from __future__ import annotations
@@ -15,56 +16,36 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-BATCH, LENGTH, WARMUP = 16, 96, 2
+from tools.bench.config import BenchConfig
 
 
-def worker(data_dir: str, steps: int, threads: int, precision: str) -> dict:
-    """One process: ``steps`` timed training steps after ``WARMUP`` untimed ones."""
+def worker(data_dir: str, steps: int, threads: int) -> dict:
+    """One process: the median optimiser step of one epoch of ``steps`` steps."""
     import torch
 
     torch.set_num_threads(threads)
-    from helpers.data.corpora import load_corpus
-    from helpers.data.encoding import encode
     from helpers.models.loading import load_classifier, load_tokenizer
-    from helpers.models.precision import autocast
+    from tools.bench.data import load_data
+    from tools.bench.training import time_method
 
-    model = load_classifier()
-    frame = load_corpus("amazon_books", "train", "sentiment", data_dir).frame
-    frame = frame.sample(BATCH * (steps + WARMUP), random_state=0)
-    enc = encode(frame, load_tokenizer(), LENGTH)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    model.train()
-    times = []
-    for i in range(steps + WARMUP):
-        rows = range(i * BATCH, (i + 1) * BATCH)
-        ids = [enc.input_ids[j] for j in rows]
-        width = max(len(x) for x in ids)
-        input_ids = torch.tensor([list(x) + [enc.pad_id] * (width - len(x)) for x in ids])
-        mask = (input_ids != enc.pad_id).long()
-        labels = torch.tensor(enc.labels[list(rows)])
-        start = time.perf_counter()
-        with autocast(precision, "cpu"):
-            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        optimiser.step()
-        optimiser.zero_grad()
-        if i >= WARMUP:
-            times.append(time.perf_counter() - start)
-    return {"threads": threads, "steps_per_s": len(times) / sum(times)}
+    cfg = BenchConfig(steps=steps, threads=threads)
+    data = load_data(cfg, data_dir, load_tokenizer(cfg.model))
+    source = load_classifier(cfg.model, data.label_names, seed=cfg.seed)
+    step = time_method("all", source, data, cfg, epochs=1)["step_s"]
+    return {"threads": threads, "steps_per_s": 1.0 / step}
 
 
-def measure(data_dir: str, steps: int = 12, cores: int = 2, precision: str = "fp32") -> list:
+def measure(data_dir: str, steps: int = 12, cores: int = 2) -> list:
     """Each layout's throughput in examples per second, one after the other."""
     rows = []
     for procs, threads in ((1, cores), (cores, 1)):
         cmd = [sys.executable, "-m", "tools.bench.layout", "--worker", "--data-dir", data_dir]
-        cmd += ["--steps", str(steps), "--threads", str(threads), "--precision", precision]
+        cmd += ["--steps", str(steps), "--threads", str(threads)]
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         running = [subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env) for _ in range(procs)]
         found = [json.loads(p.communicate()[0].decode().strip().splitlines()[-1]) for p in running]
-        rate = sum(f["steps_per_s"] for f in found) * BATCH
+        rate = sum(f["steps_per_s"] for f in found) * BenchConfig().batch_size
         rows.append(
             {
                 "layout": f"{procs} worker(s) x {threads} thread(s)",
@@ -78,10 +59,12 @@ def measure(data_dir: str, steps: int = 12, cores: int = 2, precision: str = "fp
     return rows
 
 
-def to_markdown(rows: list, precision: str) -> str:
+def to_markdown(rows: list) -> str:
+    cfg = BenchConfig()
     lines = [
-        f"Training throughput by layout (MiniLM, full fine-tuning, batch {BATCH} x {LENGTH} "
-        f"tokens of real reviews, {precision}; `python -m tools.bench.layout`):",
+        f"Training throughput by layout (MiniLM, full fine-tuning through the engine, batch "
+        f"{cfg.batch_size} of real reviews cut at {cfg.review_length} tokens, fp32; "
+        "`python -m tools.bench.layout`):",
         "",
         "| layout | examples/s | x one worker | steps/s per worker |",
         "|---|---|---|---|",
@@ -99,15 +82,14 @@ def main(argv=None) -> None:
     p.add_argument("--data-dir", required=True, help="corpora root (amazon_books is read)")
     p.add_argument("--steps", type=int, default=12, help="timed steps per process")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.data_dir, args.steps, args.threads, args.precision)))
+        print(json.dumps(worker(args.data_dir, args.steps, args.threads)))
         return
-    rows = measure(args.data_dir, args.steps, args.cores, args.precision)
-    print(to_markdown(rows, args.precision))
+    rows = measure(args.data_dir, args.steps, args.cores)
+    print(to_markdown(rows))
 
 
 if __name__ == "__main__":

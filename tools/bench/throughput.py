@@ -117,7 +117,7 @@ def summary(runs: pd.DataFrame, peak_flops: float, workers: int = 2) -> pd.DataF
 def planned_flops(profile: str, data_dir, results_dir, experiments) -> pd.DataFrame:
     """The FLOPs of a profile's whole plan, before any of it runs: source runs, tuning trials,
     the main grid and the axes, each run's configuration built with the methods' default rates
-    (a rate changes no FLOP count). Tuning: each tuned setting's trials, each one fit per
+    (a rate changes no FLOP count). Tuning: each tuned method's trials, each one fit per
     experiment of the family (``tune.pool: family``) or per seed of the experiment."""
     from helpers.config.experiments import load_profile
     from helpers.study.adaptation import profile_methods
@@ -140,16 +140,16 @@ def planned_flops(profile: str, data_dir, results_dir, experiments) -> pd.DataFr
                 rows.append(
                     dict(experiment=e, part=part, flops=run_flops(r.config, shape, lengths))
                 )
+        # a method's trials are its budget whatever it tunes (a second setting takes its share,
+        # ``search.budgets``); each trial one fit per experiment of the family, or per seed
         fits = prof.tune.trials * (1 if prof.tune.pool == "family" else prof.tune.seeds)
         for m in methods:
-            settings = len(get_method(m).tuned_settings())
-            if not settings:
+            if not get_method(m).tuned_settings():
                 continue
             one = plan_grid(study, [m], defaults)[-1].config  # at the full shift
             trial = {**one, "profile": f"{profile}/tuning"}
-            rows += [dict(experiment=e, part="tuning", flops=run_flops(trial, shape, lengths))] * (
-                fits * settings
-            )
+            cost = run_flops(trial, shape, lengths)
+            rows += [dict(experiment=e, part="tuning", flops=cost)] * fits
         source = study.source_config(0) | {"method": "source"}
         rows += [dict(experiment=e, part="source", flops=run_flops(source, shape, lengths))] * len(
             prof.seeds
