@@ -279,3 +279,21 @@ def test_main_maps_the_options_and_writes_every_folder(result, monkeypatch, tmp_
     assert [line.split()[0] for line in printed[-len(TARGETS) :]] == [
         {True: "PASS", False: "MISS", None: "NOT"}[row["met"]] for row in result["targets"]
     ]
+
+
+def test_the_plans_flop_count_holds_each_tuned_methods_trials_once(fixture_data, tmp_path):
+    from helpers.config.experiments import load_profile
+    from helpers.config.methods import get_method
+    from helpers.study.adaptation import profile_methods
+    from helpers.study.experiment import open_study
+    from tools.bench.throughput import planned_flops
+
+    plan = planned_flops("smoke", fixture_data, tmp_path, ["books_to_dvd"])
+    prof = load_profile("smoke")
+    study = open_study("books_to_dvd", "smoke", fixture_data, tmp_path, False)
+    tuned = [m for m in profile_methods(study) if get_method(m).tuned_settings()]
+    parts = plan.groupby("part").size()
+    # a method's trials are its budget, however many rates it tunes (CBV: two)
+    assert parts["tuning"] == len(tuned) * prof.tune.trials * prof.tune.seeds
+    assert parts["source model training"] == len(prof.seeds)  # one model per seed
+    assert (plan["flops"][plan["part"] != "source"] > 0).all()
