@@ -216,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         # Stored runs are whole (every file is renamed into place) and an unfinished run has
-        # its last resume point, so rerunning picks up where this one stopped.
+        # its last resume point, so rerunning picks up where this one stopped. A notebook cut
+        # short leaves its executor's task unfinished: asyncio would log that task's "never
+        # retrieved" traceback at exit, after this line, so it is silenced here.
+        import logging
+
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         print("interrupted; the same command resumes", file=sys.stderr)
         return INTERRUPTED
     return 0
